@@ -1,0 +1,13 @@
+"""`batchstream inspect-image`: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("batchstream inspect-image is not implemented yet")

@@ -1,0 +1,80 @@
+"""Policy for the rules no Google document states outright (the reference's [INFER] items).
+
+Each is a default with an override: pass ``ValidationPolicy(...)`` (or ``dataclasses.replace``) to
+the validator, the image preflight, the operator (``validation_policy=``) or the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: How a policy-governed finding is reported: as an error (blocks submission), a warning, or not at all.
+PolicyLevel = Literal["error", "warning", "off"]
+
+#: Batch regions (cloud.google.com/batch/docs/locations). A location outside it is a warning by
+#: default: Google adds regions, and this list may be older than your project.
+BATCH_REGIONS: frozenset[str] = frozenset(
+    {
+        "northamerica-northeast1", "northamerica-northeast2", "southamerica-east1", "southamerica-west1",
+        "us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
+        "us-west1", "us-west2", "us-west3", "us-west4",
+        "europe-central2", "europe-north1", "europe-southwest1", "europe-west1", "europe-west2",
+        "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+        "europe-west12", "me-central1", "me-central2", "me-west1",
+        "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
+        "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+        "australia-southeast1", "australia-southeast2",
+    }
+)  # fmt: skip
+
+#: Which regions an Artifact Registry multi-region contains (reference IS-2b, inferred from the
+#: "data centers in the US / EU member states / Asia" wording; London, Zurich, the Middle East and
+#: Australia are in none).
+MULTI_REGIONS: Mapping[str, frozenset[str]] = {
+    "us": frozenset(
+        {"us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
+         "us-west1", "us-west2", "us-west3", "us-west4"}
+    ),
+    "europe": frozenset(
+        {"europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1",
+         "europe-west3", "europe-west4", "europe-west8", "europe-west9", "europe-west10", "europe-west12"}
+    ),
+    "asia": frozenset(
+        {"asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
+         "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2"}
+    ),
+}  # fmt: skip
+
+#: Artifact Registry-hosted gcr.io repositories and the multi-region each lives in (reference IS-1b).
+GCR_HOSTS: Mapping[str, str] = {
+    "gcr.io": "us",
+    "us.gcr.io": "us",
+    "eu.gcr.io": "europe",
+    "asia.gcr.io": "asia",
+}
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """The configurable parts of validation.
+
+    :param batch_regions: regions Batch is known to serve; a job location outside is ``unknown_region``.
+    :param unknown_region: level for a job location not in ``batch_regions``.
+    :param multi_regions: Artifact Registry multi-region -> the regions it contains.
+    :param gcr_hosts: level for an image on an AR-hosted ``*.gcr.io`` host (Batch documents only
+        ``*-docker.pkg.dev``; whether it streams gcr.io hosts is unknown).
+    :param oci_manifest: level for an OCI image manifest (the docs name only Docker schema 2).
+    :param oci_index: level for a manifest list / OCI index (resolved to the job's platform either way).
+    """
+
+    batch_regions: frozenset[str] = BATCH_REGIONS
+    unknown_region: PolicyLevel = "warning"
+    multi_regions: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(MULTI_REGIONS))
+    gcr_hosts: PolicyLevel = "warning"
+    oci_manifest: PolicyLevel = "off"
+    oci_index: PolicyLevel = "off"
+
+
+DEFAULT_POLICY = ValidationPolicy()

@@ -1,0 +1,57 @@
+"""The one model of a problem found in a job spec or an image, shared by every check."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a job or its image.
+
+    :param path: JSON path of the field, e.g. ``taskGroups[0].taskSpec.runnables[0].container.options``
+        (``""`` for the job as a whole, ``image`` for the image itself).
+    :param rule: stable rule id, e.g. ``IS-3`` or ``J-ID``; documented in the README.
+    :param message: what is wrong, naming the offending value.
+    :param fix: what to do about it.
+    :param severity: errors stop submission; warnings are reported and let it go on.
+    """
+
+    path: str
+    rule: str
+    message: str
+    fix: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_dict(self) -> dict[str, str]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    def format(self) -> str:
+        """``PATH: message [rule-id]`` then the fix on its own indented line."""
+        where = self.path or "(job)"
+        prefix = "" if self.is_error else "warning: "
+        return f"{where}: {prefix}{self.message} [{self.rule}]\n    fix: {self.fix}"
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.is_error]
+
+
+def warnings(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if not p.is_error]
+
+
+def format_problems(problems: list[Problem]) -> str:
+    return "\n".join(p.format() for p in problems)
