@@ -5,6 +5,19 @@ Nothing here imports Airflow or ``google.*``: it runs at DAG-parse time and in t
 
 from __future__ import annotations
 
+from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
 
-__all__ = ["Problem", "Severity", "errors", "format_problems", "warnings"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "ImageRef",
+    "Problem",
+    "Severity",
+    "ValidationPolicy",
+    "errors",
+    "format_problems",
+    "location_contains",
+    "parse_image",
+    "warnings",
+]

@@ -65,6 +65,7 @@ class ValidationPolicy:
     :param multi_regions: Artifact Registry multi-region -> the regions it contains.
     :param gcr_hosts: level for an image on an AR-hosted ``*.gcr.io`` host (Batch documents only
         ``*-docker.pkg.dev``; whether it streams gcr.io hosts is unknown).
+    :param gcr_host_locations: AR-hosted ``*.gcr.io`` host -> the multi-region it lives in.
     :param oci_manifest: level for an OCI image manifest (the docs name only Docker schema 2).
     :param oci_index: level for a manifest list / OCI index (resolved to the job's platform either way).
     """
@@ -73,6 +74,7 @@ class ValidationPolicy:
     unknown_region: PolicyLevel = "warning"
     multi_regions: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(MULTI_REGIONS))
     gcr_hosts: PolicyLevel = "warning"
+    gcr_host_locations: Mapping[str, str] = field(default_factory=lambda: dict(GCR_HOSTS))
     oci_manifest: PolicyLevel = "off"
     oci_index: PolicyLevel = "off"
 

@@ -1,0 +1,329 @@
+"""Artifact Registry image references, and which locations contain which regions.
+
+Image streaming works only for images in Artifact Registry (reference rule IS-1) whose location
+contains the region of the job's VMs (IS-2). This module parses an ``imageUri`` into an
+:class:`ImageRef` (host, AR location, project, repository, image, tag, digest) and answers
+"does AR location L contain region R". It is pure: no network, no ``google.*``.
+
+Accepted forms (reference section 4, "Artifact Registry names")::
+
+    LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE[/MORE][:TAG][@sha256:HEX64]
+    LOCATION-docker.pkg.dev/DOMAIN/PROJECT/REPOSITORY/IMAGE...   (project id "DOMAIN:PROJECT")
+    gcr.io/PROJECT/IMAGE...  (and us./eu./asia.gcr.io; AR-hosted, governed by policy.gcr_hosts)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
+from airflow_batchstream.spec.problems import Problem, Severity
+
+#: ``LOC-docker.pkg.dev``; LOC is a region (``us-east1``) or a multi-region (``us``).
+AR_HOST_RE = re.compile(r"^(?P<loc>[a-z]+(?:-[a-z]+[0-9]+)?)-docker\.pkg\.dev$")
+#: One path component of a repository name (distribution/reference ``regexp.go``).
+COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+#: Tag grammar ``[\w][\w.-]{0,127}``, ASCII only as registries implement it.
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+#: The canonical digest form; Artifact Registry addresses manifests by sha256.
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+#: Google Cloud project ids (``gcloud projects create``): 6-30 chars, no dots or underscores.
+PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+#: Zone ``us-central1-a`` -> region ``us-central1``.
+ZONE_RE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]$")
+#: Many clients refuse ``host/name`` longer than this (distribution spec).
+MAX_NAME_LENGTH = 255
+
+_RULE_AR = "IS-1"
+_RULE_GCR = "IS-1b"
+_EXAMPLE = "us-central1-docker.pkg.dev/my-project/my-repo/my-image:1.0"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed Artifact Registry image reference.
+
+    :param host: registry host, e.g. ``us-east1-docker.pkg.dev`` or ``gcr.io``.
+    :param location: AR location: a region (``us-east1``) or multi-region (``us``).
+    :param project: project id; domain-scoped ids keep their colon (``example.com:proj``).
+    :param repository: AR repository; for ``*.gcr.io`` hosts the AR repository named after the host.
+    :param image: image name within the repository, may contain ``/``.
+    :param tag: tag, or None when absent.
+    :param digest: ``sha256:...`` digest, or None when absent.
+    """
+
+    host: str
+    location: str
+    project: str
+    repository: str
+    image: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def is_gcr(self) -> bool:
+        """True for an AR-hosted ``*.gcr.io`` repository, whose URIs carry no repository segment."""
+        return self.host != f"{self.location}-docker.pkg.dev"
+
+    @property
+    def name(self) -> str:
+        """Repository path for the registry API (``/v2/<name>/manifests/<reference>``)."""
+        project_path = self.project.replace(":", "/")
+        if self.is_gcr:
+            return f"{project_path}/{self.image}"
+        return f"{project_path}/{self.repository}/{self.image}"
+
+    @property
+    def reference(self) -> str:
+        """What to ask the registry for: the digest if pinned, else the tag, else ``latest``."""
+        return self.digest or self.tag or "latest"
+
+    def with_digest(self, digest: str) -> ImageRef:
+        """The same image pinned to ``digest`` (the tag is kept for readability)."""
+        return replace(self, digest=digest)
+
+    def __str__(self) -> str:
+        uri = f"{self.host}/{self.name}"
+        if self.tag:
+            uri += f":{self.tag}"
+        if self.digest:
+            uri += f"@{self.digest}"
+        return uri
+
+
+def parse_image(
+    uri: str, policy: ValidationPolicy = DEFAULT_POLICY, path: str = "imageUri"
+) -> tuple[ImageRef | None, list[Problem]]:
+    """Parse an image URI as an Artifact Registry reference; never raises.
+
+    The ref is None exactly when an error was found (so ``ref is None`` means "not streamable as
+    written"); warnings (a ``gcr.io`` host under the default policy, an unknown AR location, an
+    unusual project id) come with a ref.
+
+    :param uri: the ``imageUri`` value.
+    :param policy: decides how ``*.gcr.io`` hosts and unknown locations are reported.
+    :param path: JSON path used in the problems, e.g. ``taskGroups[0]...container.imageUri``.
+    :return: ``(ref or None, problems)``.
+    """
+    if not isinstance(uri, str):
+        return None, [_error(path, f"imageUri must be a string, got {type(uri).__name__} {uri!r}")]
+    problems: list[Problem] = []
+    ref = _parse(uri, path, policy, problems)
+    if any(p.is_error for p in problems):
+        return None, problems
+    return ref, problems
+
+
+def _parse(uri: str, path: str, policy: ValidationPolicy, problems: list[Problem]) -> ImageRef | None:
+    if not uri or uri != uri.strip():
+        problems.append(_error(path, f"image URI {uri!r} is empty or has surrounding whitespace"))
+        return None
+    if "://" in uri:
+        problems.append(
+            _error(path, f"image URI {uri!r} has a scheme", fix=f"drop the scheme, e.g. {_EXAMPLE}")
+        )
+        return None
+    host, slash, rest = uri.partition("/")
+    location = _host_location(host, uri, path, policy, problems)
+    if location is None:
+        return None
+    if not slash or not rest:
+        problems.append(_error(path, f"image URI {uri!r} names no project/repository/image"))
+        return None
+    remainder, digest = _split_digest(rest, uri, path, problems)
+    remainder, tag = _split_tag(remainder, uri, path, problems)
+    if len(f"{host}/{remainder}") > MAX_NAME_LENGTH:
+        problems.append(_error(path, f"image name in {uri!r} is longer than {MAX_NAME_LENGTH} characters"))
+    parts = _split_components(remainder, uri, path, problems)
+    if parts is None:
+        return None
+    is_gcr = host in policy.gcr_host_locations
+    return _assemble(host, location, parts, tag, digest, is_gcr, uri, path, problems)
+
+
+def _host_location(
+    host: str, uri: str, path: str, policy: ValidationPolicy, problems: list[Problem]
+) -> str | None:
+    match = AR_HOST_RE.match(host)
+    if match:
+        location = match.group("loc")
+        if location not in policy.batch_regions and location not in policy.multi_regions:
+            _add_level(
+                problems,
+                policy.unknown_region,
+                path,
+                _RULE_AR,
+                f"Artifact Registry location {location!r} of {uri!r} is not a known region or multi-region",
+                "check the spelling of the location in the host name, or extend "
+                "ValidationPolicy.batch_regions / multi_regions",
+            )
+        return location
+    gcr = policy.gcr_host_locations
+    if host in gcr:
+        _add_level(
+            problems,
+            policy.gcr_hosts,
+            path,
+            _RULE_GCR,
+            f"image {uri!r} is on {host}; Batch documents image streaming only for "
+            "LOCATION-docker.pkg.dev hosts",
+            f"push the image to an Artifact Registry repository, e.g. {_EXAMPLE}, or set "
+            "ValidationPolicy.gcr_hosts",
+        )
+        return gcr[host]
+    hint = " (Docker Hub)" if "." not in host and ":" not in host else ""
+    problems.append(
+        _error(
+            path,
+            f"image {uri!r} is not in Artifact Registry: host {host!r}{hint} is not LOCATION-docker.pkg.dev;"
+            " images elsewhere are not streamed",
+            fix=f"push the image to Artifact Registry in the job's region and use e.g. {_EXAMPLE}",
+        )
+    )
+    return None
+
+
+def _split_digest(rest: str, uri: str, path: str, problems: list[Problem]) -> tuple[str, str | None]:
+    remainder, at, digest = rest.partition("@")
+    if not at:
+        return rest, None
+    if not DIGEST_RE.match(digest):
+        problems.append(
+            _error(
+                path,
+                f"digest {digest!r} in {uri!r} is not sha256: followed by 64 lowercase hex digits",
+                fix="use the digest the registry reports, e.g. @sha256:<64 hex digits>",
+            )
+        )
+        return remainder, None
+    return remainder, digest
+
+
+def _split_tag(remainder: str, uri: str, path: str, problems: list[Problem]) -> tuple[str, str | None]:
+    # The tag is after the last ':' that follows the last '/'; a ':' earlier is not a tag.
+    last_slash = remainder.rfind("/")
+    colon = remainder.find(":", last_slash + 1)
+    if colon < 0:
+        return remainder, None
+    name, tag = remainder[:colon], remainder[colon + 1 :]
+    if not TAG_RE.match(tag):
+        problems.append(
+            _error(
+                path,
+                f"tag {tag!r} in {uri!r} is invalid (letters, digits, '_', '.', '-'; "
+                "first not '.' or '-'; at most 128)",
+                fix="use a tag such as 1.0 or v2024-01-01",
+            )
+        )
+        return name, None
+    return name, tag
+
+
+def _split_components(remainder: str, uri: str, path: str, problems: list[Problem]) -> list[str] | None:
+    parts = remainder.split("/")
+    bad = [part for part in parts if not COMPONENT_RE.match(part)]
+    if bad:
+        problems.append(
+            _error(
+                path,
+                f"path component {bad[0]!r} of {uri!r} is invalid: components are lowercase letters "
+                "and digits separated by '.', '_', '__' or '-'",
+                fix="use lowercase names, e.g. my-project/my-repo/my-image",
+            )
+        )
+        return None
+    return parts
+
+
+def _assemble(
+    host: str,
+    location: str,
+    parts: list[str],
+    tag: str | None,
+    digest: str | None,
+    is_gcr: bool,
+    uri: str,
+    path: str,
+    problems: list[Problem],
+) -> ImageRef | None:
+    # A first segment with a dot is a domain: "example.com/proj" is project "example.com:proj".
+    domain_scoped = "." in parts[0]
+    project_parts = 2 if domain_scoped else 1
+    repository_parts = 0 if is_gcr else 1
+    needed = project_parts + repository_parts + 1
+    if len(parts) < needed:
+        layout = "PROJECT/IMAGE" if is_gcr else "PROJECT/REPOSITORY/IMAGE"
+        if domain_scoped:
+            layout = "DOMAIN/" + layout
+        problems.append(
+            _error(
+                path,
+                f"image {uri!r} has {len(parts)} path component(s); {host} needs {layout}",
+                fix=f"write the full path, e.g. {_EXAMPLE}",
+            )
+        )
+        return None
+    project = ":".join(parts[:project_parts])
+    _check_project_id(parts[project_parts - 1], uri, path, problems)
+    repository = host if is_gcr else parts[project_parts]
+    image = "/".join(parts[project_parts + repository_parts :])
+    return ImageRef(host, location, project, repository, image, tag, digest)
+
+
+def _check_project_id(project_id: str, uri: str, path: str, problems: list[Problem]) -> None:
+    # Only a warning: the registry is the authority, and old or test projects may not match.
+    if not PROJECT_ID_RE.match(project_id):
+        problems.append(
+            Problem(
+                path,
+                _RULE_AR,
+                f"project id {project_id!r} in {uri!r} does not look like a Google Cloud project id "
+                "(6-30 chars: lowercase letters, digits, '-')",
+                "check the project segment of the image URI",
+                Severity.WARNING,
+            )
+        )
+
+
+def _error(path: str, message: str, fix: str = f"use an Artifact Registry URI such as {_EXAMPLE}") -> Problem:
+    return Problem(path, _RULE_AR, message, fix)
+
+
+def _add_level(
+    problems: list[Problem], level: PolicyLevel, path: str, rule: str, message: str, fix: str
+) -> None:
+    """Append a policy-governed finding at ``level`` (nothing when ``off``)."""
+    if level == "off":
+        return
+    severity = Severity.ERROR if level == "error" else Severity.WARNING
+    problems.append(Problem(path, rule, message, fix, severity))
+
+
+def region_of_allowed_location(entry: str) -> str | None:
+    """The region of an ``allowedLocations`` entry: ``regions/R`` -> R, ``zones/R-x`` -> R.
+
+    :param entry: an ``allocationPolicy.location.allowedLocations`` item.
+    :return: the region, or None when the entry has neither shape.
+    """
+    if not isinstance(entry, str):
+        return None
+    kind, _, name = entry.partition("/")
+    if kind == "regions" and re.match(r"^[a-z]+-[a-z]+[0-9]+$", name):
+        return name
+    if kind == "zones":
+        match = ZONE_RE.match(name)
+        return match.group("region") if match else None
+    return None
+
+
+def location_contains(image_location: str, region: str, policy: ValidationPolicy = DEFAULT_POLICY) -> bool:
+    """Whether an AR location contains a VM region: the same region, or a multi-region holding it.
+
+    :param image_location: AR location of the image (``us-east1``, ``us``...).
+    :param region: region of the job's VMs.
+    :param policy: supplies the multi-region table (reference IS-2b, inferred).
+    """
+    if image_location == region:
+        return True
+    return region in policy.multi_regions.get(image_location, frozenset())
