@@ -1,13 +1,80 @@
-"""`batchstream inspect-image`: placeholder until its issue lands."""
+"""`batchstream inspect-image`: check that an image can be streamed, before any job is submitted.
+
+Exit codes: 0 streamable, 1 problems (errors) found, 2 the image cannot be read or bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("image", metavar="URI", help="Artifact Registry image URI (tag or @sha256: digest)")
+    parser.add_argument(
+        "--platform", help="os/arch[/variant] the job runs, e.g. linux/arm64 (default: from --machine-type)"
+    )
+    parser.add_argument(
+        "--machine-type", help="the job's machine type; Arm families (t2a, c4a, n4a, a4x) mean linux/arm64"
+    )
+    parser.add_argument(
+        "--registry-url",
+        help="registry base URL instead of https://HOST (plain http only for loopback, e.g. http://127.0.0.1:5000)",
+    )
+    parser.add_argument("--timeout", type=float, default=30, help="seconds per HTTP request (default 30)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("batchstream inspect-image is not implemented yet")
+    from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+
+    try:
+        result = preflight_image(
+            args.image,
+            machine_type=args.machine_type,
+            platform=args.platform,
+            registry_url=args.registry_url,
+            timeout=args.timeout,
+        )
+    except (ImageUnreadable, ValueError) as exc:
+        if args.format == "json":
+            print(json.dumps({"image": args.image, "ok": False, "error": str(exc)}, indent=2))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(_text(result))
+    return 0 if result.ok else 1
+
+
+def _text(result) -> str:
+    lines = [
+        f"image:       {result.image}",
+        f"digest:      {result.digest}",
+        f"pinned:      {result.pinned_uri}",
+        f"media type:  {result.media_type}",
+        f"platform:    {result.platform or 'unknown'}",
+    ]
+    if result.resolved_from_index:
+        lines.append(f"index:       {result.index_digest}")
+    lines.append(f"layers:      {len(result.layers)} ({_size(result.total_size)})")
+    lines += [f"  [{i}] {layer.digest}  {_size(layer.size)}" for i, layer in enumerate(result.layers)]
+    lines += [f"note: {note}" for note in result.notes]
+    if result.problems:
+        lines.append(f"problems:    {len(result.problems)}")
+        lines += [problem.format() for problem in result.problems]
+    lines.append("streamable:  yes" if result.ok else "streamable:  NO")
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    if count < 0:
+        return "size unknown"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} B"

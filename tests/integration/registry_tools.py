@@ -1,0 +1,436 @@
+"""Helpers for the registry tests: real layer bytes, pushes over the distribution API, a token server.
+
+Nothing here uses airflow_batchstream: the tests must not check the preflight with its own code.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+#: distribution's ``gzippedEmptyTar``: 32 bytes that gunzip to a 1024-byte empty tar.
+GZIPPED_EMPTY_TAR = bytes(
+    [31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20,
+     140, 88, 0, 8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0]
+)  # fmt: skip
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Bytes with their digest; ``diff_id`` is the digest of the uncompressed tar for layers."""
+
+    data: bytes
+    diff_id: str = ""
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.data)
+
+
+def make_layer(files: dict[str, bytes], *, mtime: int = 0) -> Blob:
+    """A real tar.gz layer holding ``files``; deterministic (fixed mtime, no gzip name/time)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mtime = mtime
+            archive.addfile(info, io.BytesIO(content))
+    tar_bytes = raw.getvalue()
+    return Blob(gzip.compress(tar_bytes, mtime=0), sha256(tar_bytes))
+
+
+def make_empty_tar_layer() -> Blob:
+    """Python's own empty tar (10240 NUL bytes, gzipped): empty, yet not the canonical digests."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w"):
+        pass
+    return Blob(gzip.compress(raw.getvalue(), mtime=0), sha256(raw.getvalue()))
+
+
+def canonical_empty_layer() -> Blob:
+    """The gzipped empty tar the registry world knows as sha256:a3ed95...; diff id sha256:5f70bf..."""
+    return Blob(GZIPPED_EMPTY_TAR, sha256(gzip.decompress(GZIPPED_EMPTY_TAR)))
+
+
+def make_config(diff_ids: list[str], *, architecture: str = "amd64", os_name: str = "linux") -> bytes:
+    config = {
+        "architecture": architecture,
+        "os": os_name,
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": f"step {i}"} for i in range(len(diff_ids))],
+    }
+    return json.dumps(config, sort_keys=True).encode()
+
+
+def descriptor(media_type: str, blob: bytes, **extra: Any) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": sha256(blob), "size": len(blob), **extra}
+
+
+def image_manifest(
+    config: bytes, layers: list[Blob], *, oci: bool = False, sizes: list[int] | None = None
+) -> dict[str, Any]:
+    """A schema-2 (or OCI) manifest; ``sizes`` overrides the declared layer sizes."""
+    layer_type = OCI_LAYER if oci else DOCKER_LAYER
+    descriptors = [descriptor(layer_type, layer.data) for layer in layers]
+    for item, size in zip(descriptors, sizes or [], strict=False):
+        item["size"] = size
+    return {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST_V2,
+        "config": descriptor(OCI_CONFIG if oci else DOCKER_CONFIG, config),
+        "layers": descriptors,
+    }
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=3).encode()
+
+
+# --- pushing over the distribution API -------------------------------------------------------------------
+
+
+class Pusher:
+    """Pushes blobs and manifests to a registry; answers a Bearer challenge with ``password``."""
+
+    def __init__(self, base_url: str, password: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.password = password
+        self.session = requests.Session()
+        self._tokens: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _request(self, method: str, url: str, name: str, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if name in self._tokens:
+            headers["Authorization"] = f"Bearer {self._tokens[name]}"
+        response = self.session.request(method, url, headers=headers, timeout=30, **kwargs)
+        if response.status_code == 401 and self.password is not None:
+            self._tokens[name] = self._token(response.headers["WWW-Authenticate"], name)
+            headers["Authorization"] = f"Bearer {self._tokens[name]}"
+            response = self.session.request(method, url, headers=headers, timeout=30, **kwargs)
+        return response
+
+    def _token(self, challenge: str, name: str) -> str:
+        params = dict(part.split("=", 1) for part in challenge.split(" ", 1)[1].split('",'))
+        params = {k.strip(): v.strip('"') for k, v in params.items()}
+        response = self.session.get(
+            params["realm"],
+            params={"service": params.get("service", ""), "scope": f"repository:{name}:pull,push"},
+            auth=("oauth2accesstoken", self.password or ""),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def push_blob(self, name: str, data: bytes) -> str:
+        """Monolithic upload: POST to start, PUT with ?digest= to finish (distribution spec)."""
+        digest = sha256(data)
+        start = self._request("POST", f"{self.base_url}/v2/{name}/blobs/uploads/", name)
+        assert start.status_code == 202, (start.status_code, start.text)
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = self.base_url + location
+        separator = "&" if "?" in location else "?"
+        done = self._request(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            name,
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert done.status_code == 201, (done.status_code, done.text)
+        return digest
+
+    def push_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
+        response = self._request(
+            "PUT",
+            f"{self.base_url}/v2/{name}/manifests/{reference}",
+            name,
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        assert response.status_code == 201, (response.status_code, response.text)
+        return response.headers["Docker-Content-Digest"]
+
+    def push_image(
+        self,
+        name: str,
+        tag: str,
+        layers: list[Blob],
+        *,
+        diff_ids: list[str] | None = None,
+        oci: bool = False,
+        architecture: str = "amd64",
+        sizes: list[int] | None = None,
+    ) -> str:
+        """Push layers, a config and a manifest; returns the manifest digest."""
+        config = make_config(
+            diff_ids if diff_ids is not None else [layer.diff_id for layer in layers],
+            architecture=architecture,
+        )
+        for layer in {layer.digest: layer for layer in layers}.values():
+            self.push_blob(name, layer.data)
+        self.push_blob(name, config)
+        manifest = image_manifest(config, layers, oci=oci, sizes=sizes)
+        return self.push_manifest(name, tag, encode(manifest), manifest["mediaType"])
+
+    def push_index(
+        self, name: str, tag: str, children: list[tuple[str, str, bytes]], *, oci: bool = True
+    ) -> str:
+        """Push an index over already-pushed manifests ``(platform, media_type, body)``."""
+        manifests = []
+        for platform, media_type, body in children:
+            os_name, arch, *variant = platform.split("/")
+            plat = {"os": os_name, "architecture": arch}
+            if variant:
+                plat["variant"] = variant[0]
+            manifests.append(descriptor(media_type, body, platform=plat))
+        media_type = OCI_INDEX if oci else DOCKER_MANIFEST_LIST
+        index = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+        return self.push_manifest(name, tag, encode(index), media_type)
+
+    def get_manifest(self, name: str, reference: str) -> bytes:
+        response = self._request(
+            "GET",
+            f"{self.base_url}/v2/{name}/manifests/{reference}",
+            name,
+            headers={"Accept": f"{OCI_MANIFEST}, {DOCKER_MANIFEST_V2}, {OCI_INDEX}, {DOCKER_MANIFEST_LIST}"},
+        )
+        assert response.status_code == 200, response.status_code
+        return response.content
+
+
+# --- keys, libtrust key ids, schema-1 signatures --------------------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def libtrust_key_id(public_key: Any) -> str:
+    """docker/libtrust ``KeyID``: SHA-256 of the DER public key, 240 bits, base32, 12 groups of 4."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode("ascii").rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+def ec_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _es256(private_key: Any, message: bytes) -> bytes:
+    """ES256 in JWS form: raw r || s, 32 bytes each."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    r, s = decode_dss_signature(private_key.sign(message, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def signed_schema1_manifest(name: str, tag: str, blob_digests: list[str], private_key: Any) -> bytes:
+    """A schema-1 manifest with a libtrust JWS signature, as distribution 2.x verifies on push."""
+    numbers = private_key.public_key().public_numbers()
+    manifest = {
+        "schemaVersion": 1,
+        "name": name,
+        "tag": tag,
+        "architecture": "amd64",
+        "fsLayers": [{"blobSum": digest} for digest in blob_digests],
+        "history": [{"v1Compatibility": json.dumps({"id": uuid.uuid4().hex * 2})} for _ in blob_digests],
+    }
+    content = json.dumps(manifest, indent=3).encode()
+    # libtrust signs the pretty JSON up to its closing brace; the brace and whitespace are the "tail".
+    format_length = len(content.rstrip()[:-1].rstrip())
+    tail = content[format_length:]
+    protected = b64url(
+        json.dumps(
+            {
+                "formatLength": format_length,
+                "formatTail": b64url(tail),
+                "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ).encode()
+    )
+    signature = _es256(private_key, f"{protected}.{b64url(content)}".encode())
+    jwk = {
+        "crv": "P-256",
+        "kid": libtrust_key_id(private_key.public_key()),
+        "kty": "EC",
+        "x": b64url(numbers.x.to_bytes(32, "big")),
+        "y": b64url(numbers.y.to_bytes(32, "big")),
+    }
+    signatures = [
+        {"header": {"jwk": jwk, "alg": "ES256"}, "signature": b64url(signature), "protected": protected}
+    ]
+    body = (
+        content[:format_length] + b',\n   "signatures": ' + json.dumps(signatures, indent=3).encode() + tail
+    )
+    return body
+
+
+def self_signed_cert(private_key: Any, common_name: str = "batchstream test token issuer") -> bytes:
+    """PEM of a self-signed certificate for ``private_key`` (the registry's ``rootcertbundle``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+# --- a token server speaking the Docker token protocol, as Artifact Registry's /v2/token does ------------
+
+
+@dataclass
+class TokenServer:
+    """Issues registry JWTs for Basic ``oauth2accesstoken:<password>``.
+
+    :param issuer: the ``iss`` claim the registry trusts.
+    :param service: the ``aud`` claim; the registry's service name.
+    :param passwords: accepted passwords (what a Google access token is to Artifact Registry).
+    :param expires_in: lifetime of issued tokens, seconds.
+    :param token_field: ``token`` or ``access_token`` (both are valid answers).
+    """
+
+    issuer: str
+    service: str
+    passwords: set[str]
+    expires_in: int = 300
+    token_field: str = "token"
+    key: Any = field(default_factory=ec_key)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/token"
+
+    def write_cert(self, path: Path) -> Path:
+        path.write_bytes(self_signed_cert(self.key))
+        return path
+
+    def start(self) -> TokenServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = server._answer(self.path, self.headers.get("Authorization", ""))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _answer(self, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
+        query = parse_qs(urlsplit(path).query)
+        scope = query.get("scope", [""])[0]
+        self.requests.append({"service": query.get("service", [None])[0], "scope": scope})
+        user, password = _basic_credentials(authorization)
+        if user != "oauth2accesstoken" or password not in self.passwords:
+            return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}
+        token = self._sign(scope)
+        self.issued.append(token)
+        return 200, {self.token_field: token, "expires_in": self.expires_in}
+
+    def _sign(self, scope: str) -> str:
+        import jwt
+
+        access = []
+        if scope:
+            # repository:NAME:ACTIONS; a name has no ':', so the actions follow the last one.
+            kind, rest = scope.split(":", 1)
+            name, actions = rest.rsplit(":", 1)
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": "oauth2accesstoken",
+            "aud": self.service,
+            "exp": now + self.expires_in,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        headers = {"kid": libtrust_key_id(self.key.public_key()), "typ": "JWT"}
+        return jwt.encode(claims, self.key, algorithm="ES256", headers=headers)
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    if not header.lower().startswith("basic "):
+        return "", ""
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, password
