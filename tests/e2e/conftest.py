@@ -1,0 +1,114 @@
+"""Session fixtures for the end-to-end tests: the Batch emulator and a real Airflow 3 on loopback.
+
+One stack serves the whole session (starting Airflow costs about a minute on two cores). When a test
+fails, the tail of every process log is attached to its report; when the stack cannot start, the
+fixture error carries those logs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.e2e.harness import (
+    E2E_DAGS,
+    EXAMPLE_DAGS,
+    SCENARIO,
+    AirflowApi,
+    AirflowStack,
+    start_emulator,
+)
+
+#: Emulated seconds per wall second: the e2e scenario's phases last a few wall seconds.
+EMULATOR_SPEED = 2.0
+#: Any project and location work against the emulator; these are what the example DAGs default to.
+PROJECT = "example-project"
+LOCATION = "us-central1"
+
+
+def pytest_collection_modifyitems(items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+#: What the failure report needs from the session fixtures (set as they start).
+_SESSION: dict = {}
+
+
+@pytest.fixture(scope="session")
+def e2e_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("e2e")
+    _SESSION["dir"] = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def emulator_address(e2e_dir):
+    """``host:port`` of a ``batchstream emulator`` subprocess running the e2e scenario."""
+    service, address = start_emulator(e2e_dir / "emulator.log", speed=EMULATOR_SPEED, scenario=SCENARIO)
+    try:
+        yield address
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(e2e_dir, emulator_address):
+    """API server, scheduler, DAG processor and triggerer, with dags/ and tests/e2e/dags/."""
+    stack = AirflowStack(
+        home=e2e_dir / "airflow-home",
+        dag_folders=[EXAMPLE_DAGS, E2E_DAGS],
+        extra_env={"BATCHSTREAM_EMULATOR_HOST": emulator_address},
+    )
+    try:
+        stack.start()
+        stack.wait_healthy()
+    except BaseException as error:
+        logs = stack.logs()
+        stack.stop()
+        raise RuntimeError(f"the Airflow stack did not start: {error}\n{logs}") from error
+    _SESSION["stack"] = stack
+    try:
+        yield stack
+    finally:
+        _SESSION.pop("stack", None)
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def api(airflow_stack):
+    client = AirflowApi(airflow_stack)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def batch(emulator_address):
+    """The real google-cloud-batch client, pointed at the emulator (plain gRPC, no credentials)."""
+    import grpc
+    from google.cloud import batch_v1
+    from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
+
+    channel = grpc.insecure_channel(emulator_address)
+    client = batch_v1.BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
+    yield client
+    channel.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the Airflow and emulator logs to the report of a failed e2e test."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or call.when not in ("setup", "call") or "e2e" not in item.keywords:
+        return
+    stack = _SESSION.get("stack")
+    if stack is not None:
+        report.sections.append(("airflow logs", stack.logs()))
+    emulator_log = _SESSION["dir"] / "emulator.log" if "dir" in _SESSION else None
+    if emulator_log is not None and emulator_log.exists():
+        tail = emulator_log.read_text(errors="replace").splitlines()[-80:]
+        report.sections.append(("emulator log", "\n".join(tail)))
