@@ -1,13 +1,75 @@
-"""`batchstream emulator`: placeholder until its issue lands."""
+"""`batchstream emulator`: serve the local Batch API (gRPC) until SIGINT/SIGTERM.
+
+Prints ``batchstream emulator serving on HOST:PORT`` on one line once it accepts calls (with
+``--port 0`` the port is the free one it picked), then logs one line per RPC to stderr:
+method, target, status, milliseconds. Clients find it through ``BATCHSTREAM_EMULATOR_HOST``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+DEFAULT_PORT = 8795
+READY_LINE = "batchstream emulator serving on {address}"
+
+
+def _speed(value: str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if speed <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return speed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port, 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="FACTOR",
+        help="time compression: phases last 1/FACTOR of their length (default: %(default)s)",
+    )
+    parser.add_argument("--scenario", metavar="FILE", help="YAML or JSON scenario deciding the jobs' fates")
+    parser.add_argument("--quiet", action="store_true", help="do not log each RPC")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("batchstream emulator is not implemented yet")
+    import logging
+    import signal
+    import threading
+
+    from airflow_batchstream.emulator import BatchEmulator, Scenario
+
+    try:
+        scenario = Scenario.from_file(args.scenario) if args.scenario else None
+    except (OSError, ValueError) as error:
+        print(f"batchstream emulator: cannot use scenario {args.scenario}: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(message)s",
+        stream=sys.stderr,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator = BatchEmulator(speed=args.speed, scenario=scenario)
+    try:
+        address = emulator.start(args.host, args.port)
+    except RuntimeError as error:
+        print(f"batchstream emulator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    print(READY_LINE.format(address=address), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass  # a timed wait keeps the main thread responsive to signals
+    finally:
+        emulator.stop()
+    return 0

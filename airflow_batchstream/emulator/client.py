@@ -1,0 +1,39 @@
+"""Unmodified google-cloud-batch clients pointed at an emulator (for tests and scripts).
+
+The production hook builds its own clients the same way; these helpers only save typing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient
+from google.cloud.batch_v1.services.batch_service.transports import (
+    BatchServiceGrpcAsyncIOTransport,
+    BatchServiceGrpcTransport,
+)
+
+#: The environment variable that points clients at a standalone emulator (``host:port``).
+EMULATOR_HOST_ENV = "BATCHSTREAM_EMULATOR_HOST"
+
+
+def emulator_address(address: str | None = None) -> str:
+    """``address``, else ``$BATCHSTREAM_EMULATOR_HOST``; ValueError if neither is set."""
+    address = address or os.environ.get(EMULATOR_HOST_ENV, "")
+    if not address:
+        raise ValueError(f"no emulator address given and {EMULATOR_HOST_ENV} is not set")
+    return address
+
+
+def sync_client(address: str | None = None) -> BatchServiceClient:
+    """A BatchServiceClient over an insecure channel to the emulator (no credentials needed)."""
+    channel = grpc.insecure_channel(emulator_address(address))
+    return BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
+
+
+def async_client(address: str | None = None) -> BatchServiceAsyncClient:
+    """A BatchServiceAsyncClient over an insecure ``grpc.aio`` channel; create it inside the
+    event loop that will use it."""
+    channel = grpc.aio.insecure_channel(emulator_address(address))
+    return BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel))
