@@ -223,6 +223,11 @@ class Pusher:
         index = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
         return self.push_manifest(name, tag, encode(index), media_type)
 
+    def get_blob(self, name: str, digest: str) -> bytes:
+        response = self._request("GET", f"{self.base_url}/v2/{name}/blobs/{digest}", name)
+        assert response.status_code == 200, response.status_code
+        return response.content
+
     def get_manifest(self, name: str, reference: str) -> bytes:
         response = self._request(
             "GET",
@@ -341,6 +346,7 @@ class TokenServer:
     :param passwords: accepted passwords (what a Google access token is to Artifact Registry).
     :param expires_in: lifetime of issued tokens, seconds.
     :param token_field: ``token`` or ``access_token`` (both are valid answers).
+    :param denied: repository names for which tokens grant no actions (a missing IAM role).
     """
 
     issuer: str
@@ -348,6 +354,7 @@ class TokenServer:
     passwords: set[str]
     expires_in: int = 300
     token_field: str = "token"
+    denied: set[str] = field(default_factory=set)
     key: Any = field(default_factory=ec_key)
     requests: list[dict[str, Any]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
@@ -410,7 +417,8 @@ class TokenServer:
             # repository:NAME:ACTIONS; a name has no ':', so the actions follow the last one.
             kind, rest = scope.split(":", 1)
             name, actions = rest.rsplit(":", 1)
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            granted = [] if name in self.denied else actions.split(",")
+            access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -434,3 +442,79 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     except ValueError:
         return "", ""
     return user, password
+
+
+# --- a redirecting front: blob GETs go elsewhere, as Artifact Registry sends them to storage ------------
+
+
+@dataclass
+class RedirectingFront:
+    """Forwards registry requests to ``upstream``, but answers blob GETs with a 307 to a second
+    server on another host name (``localhost`` instead of ``127.0.0.1``), which serves the blob and
+    records the Authorization header it received (it must receive none).
+
+    :param upstream: the registry base URL.
+    :param fetch_blob: returns a blob's bytes given (name, digest), by any authorized means.
+    """
+
+    upstream: str
+    fetch_blob: Any
+    blob_authorizations: list[str | None] = field(default_factory=list)
+    _servers: list[ThreadingHTTPServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
+
+    def start(self) -> RedirectingFront:
+        front = self
+
+        class Front(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                if "/blobs/" in path:
+                    name, digest = path[len("/v2/") :].split("/blobs/")
+                    port = front._servers[1].server_address[1]
+                    self.send_response(307)
+                    self.send_header("Location", f"http://localhost:{port}/storage/{name}/{digest}?sig=x")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                answer = requests.get(front.upstream + self.path, headers=headers, timeout=30)
+                self.send_response(answer.status_code)
+                for key in ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate"):
+                    if key in answer.headers:
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Storage(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                front.blob_authorizations.append(self.headers.get("Authorization"))
+                path = urlsplit(self.path).path[len("/storage/") :]
+                name, digest = path.rsplit("/", 1)
+                data = front.fetch_blob(name, digest)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        for handler in (Front, Storage):
+            server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self._servers.append(server)
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
