@@ -8,6 +8,8 @@ from __future__ import annotations
 from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
+from airflow_batchstream.spec.render import render_job
+from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_location
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -19,5 +21,9 @@ __all__ = [
     "format_problems",
     "location_contains",
     "parse_image",
+    "render_job",
+    "validate_job",
+    "validate_job_id",
+    "validate_location",
     "warnings",
 ]

@@ -66,6 +66,10 @@ class ValidationPolicy:
     :param gcr_hosts: level for an image on an AR-hosted ``*.gcr.io`` host (Batch documents only
         ``*-docker.pkg.dev``; whether it streams gcr.io hosts is unknown).
     :param gcr_host_locations: AR-hosted ``*.gcr.io`` host -> the multi-region it lives in.
+    :param out_of_region_locations: level for ``allowedLocations`` outside the job's region (an
+        error since the 2026-07-31 cutover; projects with the 2027-06-30 grace may lower it).
+    :param label_charset: ``unicode`` allows international lowercase letters in labels as Google
+        documents; ``ascii`` enforces the strict ``[a-z0-9_-]`` subset.
     :param oci_manifest: level for an OCI image manifest (the docs name only Docker schema 2).
     :param oci_index: level for a manifest list / OCI index (resolved to the job's platform either way).
     """
@@ -75,6 +79,8 @@ class ValidationPolicy:
     multi_regions: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(MULTI_REGIONS))
     gcr_hosts: PolicyLevel = "warning"
     gcr_host_locations: Mapping[str, str] = field(default_factory=lambda: dict(GCR_HOSTS))
+    out_of_region_locations: PolicyLevel = "error"
+    label_charset: Literal["unicode", "ascii"] = "unicode"
     oci_manifest: PolicyLevel = "off"
     oci_index: PolicyLevel = "off"
 

@@ -1,0 +1,272 @@
+"""DAG parameters -> a Batch v1 ``Job`` as a JSON-shaped dict, with image streaming on.
+
+The output is camelCase, exactly what ``gcloud batch jobs submit --config`` and the REST API take,
+and what ``google.cloud.batch_v1.Job.from_json(json.dumps(job))`` parses. Rendering never
+validates (that is :func:`airflow_batchstream.spec.validate.validate_job`) and is deterministic:
+equal arguments give equal JSON, maps are emitted with sorted keys, inputs are copied, never
+aliased. Each helper builds one fragment of the job and returns it, or None when there is nothing
+to say, so that Batch's own defaults apply.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+#: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
+#: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
+#: 50004 task unresponsive, 50006 VM recreated. 50005 (maxRunDuration exceeded) is deliberately
+#: absent: retrying a task that ran out of time would only run out of time again.
+INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
+
+LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
+
+
+def render_job(
+    image_uri: str,
+    *,
+    commands: Sequence[str] | None = None,
+    entrypoint: str | None = None,
+    volumes: Sequence[Mapping[str, Any]] | None = None,
+    container_volumes: Sequence[str] | None = None,
+    environment: Mapping[str, str] | None = None,
+    secret_environment: Mapping[str, str] | None = None,
+    task_count: int = 1,
+    parallelism: int | None = None,
+    cpu_milli: int | None = None,
+    memory_mib: int | None = None,
+    machine_type: str | None = None,
+    spot: bool = False,
+    max_run_duration: int | str | None = None,
+    max_retries: int = 0,
+    retry_exit_codes: Iterable[int] | None = None,
+    labels: Mapping[str, str] | None = None,
+    service_account: str | None = None,
+    network: str | None = None,
+    subnetwork: str | None = None,
+    no_external_ip: bool = False,
+    allowed_locations: Sequence[str] | None = None,
+    logs_destination: LogsDestination = "CLOUD_LOGGING",
+    logs_path: str | None = None,
+    job_overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a one-task-group container job whose container streams its image.
+
+    :param image_uri: Artifact Registry image, e.g. ``us-central1-docker.pkg.dev/p/repo/img:1.0``.
+    :param commands: container ``commands`` (CMD override; appended to the ENTRYPOINT).
+    :param entrypoint: container ENTRYPOINT override.
+    :param volumes: Batch ``Volume`` dicts for the task, camelCase, e.g.
+        ``{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}``.
+    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts for the container.
+    :param environment: task environment variables.
+    :param secret_environment: variable name -> ``projects/P/secrets/S/versions/V``.
+    :param task_count: number of tasks in the task group.
+    :param parallelism: tasks running at once; Batch's default when None.
+    :param cpu_milli: CPU per task in milli-CPUs.
+    :param memory_mib: memory per task in MiB.
+    :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``.
+    :param spot: run on Spot VMs (``provisioningModel: SPOT``).
+    :param max_run_duration: per-task time limit: seconds as an int, or a Duration string ``"3600s"``.
+    :param max_retries: ``maxRetryCount``. When above 0 the task spec also gets one ``RETRY_TASK``
+        lifecycle policy on the infrastructure exit codes (:data:`INFRASTRUCTURE_EXIT_CODES`) plus
+        ``retry_exit_codes``. Note that a RETRY_TASK policy **fails every other non-zero exit code
+        without retry**: list in ``retry_exit_codes`` every application code worth retrying.
+    :param retry_exit_codes: further exit codes to retry (only used when ``max_retries > 0``).
+    :param labels: job labels.
+    :param service_account: email of the service account the job's VMs run as.
+    :param network: VPC network (name or URL).
+    :param subnetwork: subnetwork (name or URL).
+    :param no_external_ip: give the VMs no external IP (needs Private Google Access or Cloud NAT).
+    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries, all in one region.
+    :param logs_destination: ``CLOUD_LOGGING`` (default), ``PATH`` (needs ``logs_path``), or
+        ``NONE`` (no ``logsPolicy``: Batch keeps no logs).
+    :param logs_path: file path for ``PATH`` logs, e.g. a mounted bucket ``/mnt/data/logs``.
+    :param job_overrides: merged into the result last: dicts merge recursively, lists and scalars
+        replace. The escape hatch for any field not covered above.
+    :return: the job dict.
+    """
+    container = container_fragment(image_uri, commands, entrypoint, container_volumes)
+    task_spec = task_spec_fragment(
+        container,
+        volumes=volumes,
+        environment=environment_fragment(environment, secret_environment),
+        compute_resource=compute_resource_fragment(cpu_milli, memory_mib),
+        max_run_duration=max_run_duration,
+        max_retries=max_retries,
+        retry_exit_codes=retry_exit_codes,
+    )
+    job: dict[str, Any] = {"taskGroups": [task_group_fragment(task_spec, task_count, parallelism)]}
+    allocation = allocation_policy_fragment(
+        instance=instance_policy_fragment(machine_type, spot),
+        service_account=service_account,
+        network=network_fragment(network, subnetwork, no_external_ip),
+        allowed_locations=allowed_locations,
+    )
+    _put(job, "allocationPolicy", allocation)
+    _put(job, "labels", _sorted_map(labels))
+    _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
+    return deep_merge(job, job_overrides) if job_overrides else job
+
+
+def container_fragment(
+    image_uri: str,
+    commands: Sequence[str] | None = None,
+    entrypoint: str | None = None,
+    container_volumes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The ``container`` runnable: only the fields image streaming supports (rule IS-3)."""
+    container: dict[str, Any] = {"imageUri": image_uri}
+    _put(container, "commands", _list(commands))
+    _put(container, "entrypoint", entrypoint)
+    _put(container, "volumes", _list(container_volumes))
+    container["enableImageStreaming"] = True
+    return container
+
+
+def environment_fragment(
+    variables: Mapping[str, str] | None, secret_variables: Mapping[str, str] | None
+) -> dict[str, Any] | None:
+    """An ``Environment``: plain variables and Secret Manager-backed ones."""
+    env: dict[str, Any] = {}
+    _put(env, "variables", _sorted_map(variables))
+    _put(env, "secretVariables", _sorted_map(secret_variables))
+    return env or None
+
+
+def compute_resource_fragment(cpu_milli: int | None, memory_mib: int | None) -> dict[str, Any] | None:
+    """``computeResource`` per task; unset values keep Batch's defaults (2000 milli-CPU, 2000 MiB)."""
+    resource: dict[str, Any] = {}
+    _put(resource, "cpuMilli", cpu_milli)
+    _put(resource, "memoryMib", memory_mib)
+    return resource or None
+
+
+def duration(value: int | str) -> str:
+    """A protobuf Duration string: ``3600`` -> ``"3600s"``; strings pass through unchanged."""
+    return value if isinstance(value, str) else f"{int(value)}s"
+
+
+def lifecycle_policies_fragment(
+    max_retries: int, retry_exit_codes: Iterable[int] | None = None
+) -> list[dict[str, Any]] | None:
+    """One ``RETRY_TASK`` policy on infrastructure and chosen exit codes, or None without retries.
+
+    Batch supports a single lifecycle policy, and RETRY_TASK fails non-matching codes at once.
+    """
+    if max_retries <= 0:
+        return None
+    codes = sorted(set(INFRASTRUCTURE_EXIT_CODES) | set(retry_exit_codes or ()))
+    return [{"action": "RETRY_TASK", "actionCondition": {"exitCodes": codes}}]
+
+
+def task_spec_fragment(
+    container: Mapping[str, Any],
+    *,
+    volumes: Sequence[Mapping[str, Any]] | None = None,
+    environment: Mapping[str, Any] | None = None,
+    compute_resource: Mapping[str, Any] | None = None,
+    max_run_duration: int | str | None = None,
+    max_retries: int = 0,
+    retry_exit_codes: Iterable[int] | None = None,
+) -> dict[str, Any]:
+    """A ``TaskSpec`` with the one container runnable."""
+    spec: dict[str, Any] = {"runnables": [{"container": dict(container)}]}
+    _put(spec, "computeResource", compute_resource)
+    _put(spec, "maxRunDuration", None if max_run_duration is None else duration(max_run_duration))
+    if max_retries > 0:
+        spec["maxRetryCount"] = max_retries
+    _put(spec, "lifecyclePolicies", lifecycle_policies_fragment(max_retries, retry_exit_codes))
+    _put(spec, "environment", environment)
+    _put(spec, "volumes", copy.deepcopy(_list(volumes)))
+    return spec
+
+
+def task_group_fragment(
+    task_spec: Mapping[str, Any], task_count: int = 1, parallelism: int | None = None
+) -> dict[str, Any]:
+    """The job's single ``TaskGroup``."""
+    group: dict[str, Any] = {"taskCount": task_count}
+    _put(group, "parallelism", parallelism)
+    group["taskSpec"] = dict(task_spec)
+    return group
+
+
+def instance_policy_fragment(machine_type: str | None, spot: bool = False) -> dict[str, Any] | None:
+    """``instances[0]``: the VM shape and provisioning model, or None for Batch's choice."""
+    policy: dict[str, Any] = {}
+    _put(policy, "machineType", machine_type)
+    if spot:
+        policy["provisioningModel"] = "SPOT"
+    return {"policy": policy} if policy else None
+
+
+def network_fragment(
+    network: str | None, subnetwork: str | None, no_external_ip: bool = False
+) -> dict[str, Any] | None:
+    """``allocationPolicy.network`` with one interface, or None for the default network."""
+    interface: dict[str, Any] = {}
+    _put(interface, "network", network)
+    _put(interface, "subnetwork", subnetwork)
+    if no_external_ip:
+        interface["noExternalIpAddress"] = True
+    return {"networkInterfaces": [interface]} if interface else None
+
+
+def allocation_policy_fragment(
+    *,
+    instance: Mapping[str, Any] | None = None,
+    service_account: str | None = None,
+    network: Mapping[str, Any] | None = None,
+    allowed_locations: Sequence[str] | None = None,
+) -> dict[str, Any] | None:
+    """``allocationPolicy``: where and on what the VMs run; None when every default applies."""
+    allocation: dict[str, Any] = {}
+    if allowed_locations:
+        allocation["location"] = {"allowedLocations": list(allowed_locations)}
+    if instance:
+        allocation["instances"] = [dict(instance)]
+    if service_account:
+        allocation["serviceAccount"] = {"email": service_account}
+    _put(allocation, "network", network)
+    return allocation or None
+
+
+def logs_policy_fragment(
+    destination: LogsDestination = "CLOUD_LOGGING", path: str | None = None
+) -> dict | None:
+    """``logsPolicy``: Cloud Logging, a file path, or None (``NONE``: logs are not kept)."""
+    if destination == "NONE":
+        return None
+    policy: dict[str, Any] = {"destination": destination}
+    _put(policy, "logsPath", path)
+    return policy
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides``: dicts merge recursively, lists and scalars replace.
+
+    Neither argument is modified; the result shares no mutable value with them.
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` only when ``value`` says something, so Batch's defaults stay in charge."""
+    if value is not None and value != [] and value != {}:
+        target[key] = value
+
+
+def _list(values: Iterable[Any] | None) -> list[Any] | None:
+    return None if values is None else list(values)
+
+
+def _sorted_map(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if not values else {key: values[key] for key in sorted(values)}
