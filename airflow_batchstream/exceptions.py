@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_batchstream.spec.problems import errors, format_problems
 
@@ -26,3 +27,50 @@ class JobSpecInvalid(BatchStreamError):
             f"The {context} has {count} error(s); no Batch job was submitted.\n"
             + format_problems(self.problems)
         )
+
+
+class JobFailed(BatchStreamError):
+    """The Batch job ended without succeeding; the message is the diagnosis.
+
+    :param summary: the job's compact summary (as pushed to XCom on success), for callers that
+        want the task counts or links of the failed job.
+    """
+
+    def __init__(self, diagnosis: str, *, summary: dict | None = None):
+        super().__init__(diagnosis)
+        self.diagnosis = diagnosis
+        self.summary = dict(summary or {})
+
+
+class JobCancelled(JobFailed):
+    """The Batch job was cancelled (CANCELLED is terminal, and it is not success)."""
+
+
+class JobDeleted(JobFailed):
+    """The Batch job is being deleted or no longer exists (NOT_FOUND)."""
+
+
+class JobTimedOut(JobFailed):
+    """The wait passed its absolute deadline; the job was cancelled when ``cancel_on_kill`` is set."""
+
+
+class SensedJobFailed(JobFailed, AirflowFailException):
+    """The sensor's failure: also an ``AirflowFailException`` so that ``soft_fail`` makes it a skip.
+
+    The sensor base class (airflow.sdk.bases.sensor) turns only ``AirflowFailException``,
+    ``AirflowSensorTimeout`` and ``AirflowTaskTimeout`` raised from ``poke`` into a skip when
+    ``soft_fail`` is set; any other ``AirflowException`` fails the task regardless. A failed job
+    cannot be fixed by poking again, so not retrying is right as well.
+    """
+
+
+class BatchApiError(BatchStreamError):
+    """A Batch API call failed for a reason that retrying cannot fix (or its retry budget ran out)."""
+
+
+class JobConflict(BatchStreamError):
+    """A job with the requested id exists but its labels show it belongs to another task instance."""
+
+
+class ImageCheckFailed(BatchStreamError):
+    """The image preflight found errors (or could not read the image) with ``image_check="error"``."""

@@ -1,0 +1,550 @@
+"""BatchStreamHook: the only code that talks to the Batch API.
+
+Imports ``airflow.providers.google.common.hooks.base_google``, which loads ``grpc``,
+``google.api_core``, ``google.auth`` and ``requests``: import this module only inside
+``execute``/``poke``/``run``, never from a module a DAG file imports (the operator, sensor and
+trigger modules all follow that rule, and a test checks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+from airflow_batchstream import states
+from airflow_batchstream.exceptions import BatchApiError
+from airflow_batchstream.identity import request_id_for
+
+if TYPE_CHECKING:
+    from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient, Job, Task
+
+log = logging.getLogger(__name__)
+
+#: ``host:port`` of a Batch emulator. When set, both clients use a plain (insecure) gRPC channel to
+#: it and no Google credential is looked up at all.
+EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
+#: Project used against the emulator when neither the call nor the connection names one.
+EMULATOR_PROJECT_ENV = "BATCHSTREAM_EMULATOR_PROJECT"
+DEFAULT_EMULATOR_PROJECT = "batchstream-emulator"
+
+#: gRPC status names that mean "try again": they never end a wait or a submission on their own.
+TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"})
+
+#: Per-RPC timeout. The generated client's own retry is switched off (``retry=None``) so that
+#: :class:`RetryPolicy` is the only retry layer, with one budget.
+RPC_TIMEOUT = 30.0
+
+#: Reads per second one triggerer process allows itself per region (Batch allows 15,000 reads
+#: per minute per region for the whole project, i.e. 250/s; a triggerer takes at most 40% of it).
+DEFAULT_READS_PER_SECOND = float(os.environ.get("BATCHSTREAM_TRIGGER_READS_PER_SECOND", "100"))
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Jittered exponential backoff within a time budget; one definition for sync and async calls.
+
+    :param initial: first delay in seconds.
+    :param multiplier: growth per attempt.
+    :param maximum: largest single delay.
+    :param budget: total seconds a call may keep retrying before its last error is raised.
+    """
+
+    initial: float = 0.5
+    multiplier: float = 2.0
+    maximum: float = 20.0
+    budget: float = 300.0
+
+    def delays(self) -> Iterator[float]:
+        """Full-jitter delays (AWS architecture blog): uniform in ``[0, min(maximum, initial*m^n)]``."""
+        ceiling = self.initial
+        while True:
+            yield random.uniform(ceiling / 2, ceiling)
+            ceiling = min(self.maximum, ceiling * self.multiplier)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def status_name(exc: BaseException) -> str:
+    """The gRPC status name of an API error (``""`` if it is not one)."""
+    code = getattr(exc, "grpc_status_code", None)  # google.api_core.exceptions.GoogleAPICallError
+    if code is None and callable(getattr(exc, "code", None)):  # a raw grpc.RpcError
+        try:
+            code = exc.code()
+        except Exception:
+            code = None
+    name = getattr(code, "name", None)
+    return name if isinstance(name, str) else ""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return status_name(exc) in TRANSIENT_CODES
+
+
+def _retry_plan(policy: RetryPolicy, what: str) -> Iterator[float]:
+    """Delays until ``policy.budget`` runs out; shared by :func:`call` and :func:`acall`."""
+    started = time.monotonic()
+    for delay in policy.delays():
+        remaining = policy.budget - (time.monotonic() - started)
+        if remaining <= 0:
+            return
+        yield min(delay, remaining)
+
+
+def call(fn: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
+    """Run ``fn``, retrying transient errors with backoff; other errors pass through at once."""
+    plan = _retry_plan(policy, what)
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            delay = next(plan, None) if is_transient(exc) else None
+            if delay is None:
+                raise
+            log.warning("%s: transient %s, retrying in %.2fs", what, status_name(exc), delay)
+            time.sleep(delay)
+
+
+async def acall(fn: Callable[[], Awaitable[T]], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
+    """The async twin of :func:`call` (same policy, same classification)."""
+    plan = _retry_plan(policy, what)
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:
+            delay = next(plan, None) if is_transient(exc) else None
+            if delay is None:
+                raise
+            log.debug("%s: transient %s, retrying in %.2fs", what, status_name(exc), delay)
+            await asyncio.sleep(delay)
+
+
+# ----------------------------------------------------------------------------- rate limiting
+
+
+class AsyncRateLimiter:
+    """Token bucket: at most ``rate`` acquisitions per second (bursts up to ``burst``).
+
+    Waiters are served in arrival order because each reserves its slot before sleeping.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate))
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+        self.acquired = 0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= 1.0
+        self.acquired += 1
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / self.rate)
+
+
+# One limiter per (event loop, endpoint, region), shared by every trigger of the triggerer process.
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, AsyncRateLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+# One async client per (event loop, connection, impersonation, endpoint): not one per waiting job.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_ASYNC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def read_limiter(endpoint: str, location: str) -> AsyncRateLimiter:
+    loop = asyncio.get_running_loop()
+    with _REGISTRY_LOCK:
+        limiters = _LIMITERS.setdefault(loop, {})
+        key = (endpoint, location)
+        if key not in limiters:
+            limiters[key] = AsyncRateLimiter(DEFAULT_READS_PER_SECOND)
+        return limiters[key]
+
+
+def shared_async_client_count() -> int:
+    """How many async clients the current event loop holds (for tests and the benchmark)."""
+    return len(_ASYNC_CLIENTS.get(asyncio.get_running_loop(), {}))
+
+
+def _location_of(job_name: str) -> str:
+    return states.parse_job_name(job_name).get("location", "")
+
+
+# ----------------------------------------------------------------------------- the hook
+
+
+class BatchStreamHook(GoogleBaseHook):
+    """Google Cloud Batch: idempotent create, reads, cancel, delete; sync and async.
+
+    Connection, project fallback and impersonation come from ``GoogleBaseHook``. With
+    ``BATCHSTREAM_EMULATOR_HOST`` set (or ``emulator_host`` given), the connection is not looked up
+    and the clients speak plain gRPC to the emulator with no credentials.
+
+    :param gcp_conn_id: Airflow connection of type ``google_cloud_platform``.
+    :param impersonation_chain: service account(s) to impersonate.
+    :param emulator_host: ``host:port`` of a Batch emulator; defaults to ``BATCHSTREAM_EMULATOR_HOST``.
+    :param retry: the retry policy for transient errors.
+    """
+
+    conn_name_attr = "gcp_conn_id"
+    default_conn_name = "google_cloud_default"
+    conn_type = "google_cloud_platform"
+    hook_name = "Google Cloud Batch (Image Streaming)"
+
+    def __init__(
+        self,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        *,
+        emulator_host: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        **kwargs: Any,
+    ) -> None:
+        self.emulator_host = emulator_host or os.environ.get(EMULATOR_ENV) or None
+        self.retry = retry
+        self._client: BatchServiceClient | None = None
+        if self.emulator_host:
+            # GoogleBaseHook.__init__ would fetch the connection; the emulator needs none.
+            super(GoogleBaseHook, self).__init__(**kwargs)
+            self.gcp_conn_id = gcp_conn_id
+            self.impersonation_chain = impersonation_chain
+            self.quota_project_id = None
+            self.extras = {}
+            self._cached_credentials = None
+            self._cached_project_id = None
+        else:
+            super().__init__(gcp_conn_id=gcp_conn_id, impersonation_chain=impersonation_chain, **kwargs)
+
+    # -- identity of the endpoint
+
+    @property
+    def endpoint(self) -> str:
+        return f"emulator:{self.emulator_host}" if self.emulator_host else "batch.googleapis.com"
+
+    @property
+    def project_id(self) -> str:
+        if self.emulator_host:
+            return (
+                self._get_field("project") or os.environ.get(EMULATOR_PROJECT_ENV) or DEFAULT_EMULATOR_PROJECT
+            )
+        return super().project_id
+
+    def resolve_project(self, project_id: str | None) -> str:
+        project = project_id or self.project_id
+        if not project:
+            raise BatchApiError(
+                "No Google Cloud project: pass project_id or set 'project' in the "
+                f"{self.gcp_conn_id!r} connection."
+            )
+        return project
+
+    @staticmethod
+    def parent(project_id: str, location: str) -> str:
+        return f"projects/{project_id}/locations/{location}"
+
+    @classmethod
+    def job_name(cls, project_id: str, location: str, job_id: str) -> str:
+        return f"{cls.parent(project_id, location)}/jobs/{job_id}"
+
+    # -- clients
+
+    def get_conn(self) -> BatchServiceClient:
+        """The sync client, created on first use and kept for the hook's lifetime."""
+        if self._client is None:
+            from google.cloud.batch_v1 import BatchServiceClient
+
+            if self.emulator_host:
+                import grpc
+                from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
+
+                channel = grpc.insecure_channel(self.emulator_host)
+                self._client = BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
+            else:
+                from airflow.providers.google.common.consts import CLIENT_INFO
+
+                self._client = BatchServiceClient(
+                    credentials=self.get_credentials(),
+                    client_info=CLIENT_INFO,
+                    client_options=self.get_client_options(),
+                )
+        return self._client
+
+    def _async_key(self) -> tuple:
+        chain = self.impersonation_chain
+        chain_key = tuple(chain) if isinstance(chain, (list, tuple)) else chain
+        return (self.gcp_conn_id, chain_key, self.endpoint)
+
+    async def get_async_conn(self) -> BatchServiceAsyncClient:
+        """The async client shared by every hook of this loop with the same connection and endpoint."""
+        loop = asyncio.get_running_loop()
+        key = self._async_key()
+        clients = _ASYNC_CLIENTS.setdefault(loop, {})
+        if key in clients:
+            return clients[key]
+        lock = _ASYNC_LOCKS.setdefault(loop, asyncio.Lock())
+        async with lock:
+            if key not in clients:
+                clients[key] = await self._new_async_client()
+            return clients[key]
+
+    async def _new_async_client(self) -> BatchServiceAsyncClient:
+        from google.cloud.batch_v1 import BatchServiceAsyncClient
+
+        if self.emulator_host:
+            import grpc
+            from google.cloud.batch_v1.services.batch_service.transports import (
+                BatchServiceGrpcAsyncIOTransport,
+            )
+
+            channel = grpc.aio.insecure_channel(self.emulator_host)
+            return BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel))
+        from airflow.providers.google.common.consts import CLIENT_INFO
+        from asgiref.sync import sync_to_async
+
+        # Credential lookup may block (metadata server, impersonation); keep it off the loop.
+        credentials = await sync_to_async(self.get_credentials)()
+        return BatchServiceAsyncClient(
+            credentials=credentials, client_info=CLIENT_INFO, client_options=self.get_client_options()
+        )
+
+    # -- sync API
+
+    def create_job(
+        self, *, project_id: str | None, location: str, job_id: str, job: Mapping[str, Any]
+    ) -> tuple[Job, bool]:
+        """Create ``job_id`` from a camelCase Job dict; idempotent.
+
+        The request carries ``request_id = uuid5(job name)``, so a create retried after a lost
+        response is deduplicated by the server. ALREADY_EXISTS fetches the existing job instead.
+
+        :return: ``(job, created)``; ``created`` is False when the job already existed, and the
+            caller must then check its labels before adopting it.
+        """
+        from google.api_core import exceptions as api_exceptions
+        from google.cloud.batch_v1 import CreateJobRequest, Job
+
+        project = self.resolve_project(project_id)
+        name = self.job_name(project, location, job_id)
+        request = CreateJobRequest(
+            parent=self.parent(project, location),
+            job_id=job_id,
+            job=Job.from_json(json.dumps(dict(job))),
+            request_id=request_id_for(name),
+        )
+        client = self.get_conn()
+        try:
+            created = call(
+                lambda: client.create_job(request=request, retry=None, timeout=RPC_TIMEOUT),
+                what=f"CreateJob {name}",
+                policy=self.retry,
+            )
+        except api_exceptions.AlreadyExists:
+            existing = self.get_job(name, missing_ok=True)
+            if existing is None:
+                raise BatchApiError(f"CreateJob said {name} exists, but GetJob cannot find it") from None
+            self.log.info("Batch job %s already exists; checking whether it is ours", name)
+            return existing, False
+        self.log.info("Created Batch job %s (uid %s)", created.name, created.uid)
+        return created, True
+
+    def get_job(self, name: str, *, missing_ok: bool = False) -> Job | None:
+        """GetJob; with ``missing_ok`` a NOT_FOUND returns None instead of raising."""
+        from google.api_core import exceptions as api_exceptions
+
+        client = self.get_conn()
+        try:
+            return call(
+                lambda: client.get_job(name=name, retry=None, timeout=RPC_TIMEOUT),
+                what=f"GetJob {name}",
+                policy=self.retry,
+            )
+        except api_exceptions.NotFound:
+            if missing_ok:
+                return None
+            raise
+
+    def list_jobs(
+        self, *, project_id: str | None, location: str, labels: Mapping[str, str] | None = None
+    ) -> list[Job]:
+        """Jobs in a location whose labels include all of ``labels``.
+
+        Filtered here, not with ListJobs' ``filter``: its grammar is undocumented (batch-rules.md
+        section 2), and a wrong filter would silently hide the job we must re-attach to.
+        """
+        from google.cloud.batch_v1 import ListJobsRequest
+
+        project = self.resolve_project(project_id)
+        client = self.get_conn()
+        request = ListJobsRequest(parent=self.parent(project, location), page_size=500)
+
+        def fetch() -> list[Job]:
+            return list(client.list_jobs(request=request, retry=None, timeout=RPC_TIMEOUT))
+
+        jobs = call(fetch, what=f"ListJobs {request.parent}", policy=self.retry)
+        wanted = dict(labels or {})
+        return [job for job in jobs if all(job.labels.get(k) == v for k, v in wanted.items())]
+
+    def cancel_job(self, name: str) -> bool:
+        """Ask Batch to cancel a job (idempotent request id); False if it is gone or already over."""
+        from google.api_core import exceptions as api_exceptions
+        from google.cloud.batch_v1 import CancelJobRequest
+
+        request = CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
+        client = self.get_conn()
+        try:
+            call(
+                lambda: client.cancel_job(request=request, retry=None, timeout=RPC_TIMEOUT),
+                what=f"CancelJob {name}",
+                policy=self.retry,
+            )
+        except (api_exceptions.NotFound, api_exceptions.FailedPrecondition) as exc:
+            self.log.info("Batch job %s not cancelled: %s", name, exc)
+            return False
+        self.log.info("Requested cancellation of Batch job %s", name)
+        return True
+
+    def delete_job(self, name: str, *, reason: str = "deleted by airflow-batchstream") -> bool:
+        """Ask Batch to delete a job; False if it is already gone."""
+        from google.api_core import exceptions as api_exceptions
+        from google.cloud.batch_v1 import DeleteJobRequest
+
+        request = DeleteJobRequest(name=name, reason=reason, request_id=request_id_for(name, "delete"))
+        client = self.get_conn()
+        try:
+            call(
+                lambda: client.delete_job(request=request, retry=None, timeout=RPC_TIMEOUT),
+                what=f"DeleteJob {name}",
+                policy=self.retry,
+            )
+        except api_exceptions.NotFound:
+            return False
+        return True
+
+    def failed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
+        """A few FAILED tasks of a job (best effort: [] on any error), for the diagnosis."""
+        from google.cloud.batch_v1 import ListTasksRequest
+
+        request = ListTasksRequest(
+            parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit
+        )
+        try:
+            pager = self.get_conn().list_tasks(request=request, retry=None, timeout=RPC_TIMEOUT)
+            return [task for _, task in zip(range(limit), pager, strict=False)]
+        except Exception as exc:
+            self.log.debug("ListTasks for %s failed: %s", job_name, exc)
+            return []
+
+    def wait_for_job(
+        self,
+        name: str,
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        cancel_on_timeout: bool,
+        image_digest_hint: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any]:
+        """Poll until the job ends or ``deadline`` (epoch seconds) passes; return the event payload.
+
+        The same outcome rules and payload as :class:`~airflow_batchstream.triggers.BatchStreamJobTrigger`.
+        """
+        waiter = states.Waiter(poll_interval, deadline)
+        while True:
+            job = self.get_job(name, missing_ok=True)
+            step = waiter.step(job)
+            if step.action == "finish":
+                tasks = self.failed_tasks(name) if step.outcome is states.Outcome.FAILED else ()
+                return states.event_payload(
+                    job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint
+                )
+            if step.action == "timeout":
+                if cancel_on_timeout:
+                    self.cancel_job(name)
+                return states.event_payload(
+                    job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint
+                )
+            self.log.info(
+                "Batch job %s is %s; next check in %.1fs",
+                name,
+                states.state_name(job.status.state),
+                step.delay,
+            )
+            sleep(step.delay)
+
+    # -- async API (triggers)
+
+    async def aget_job(self, name: str) -> Job | None:
+        """GetJob through the shared client and rate limiter; None on NOT_FOUND."""
+        from google.api_core import exceptions as api_exceptions
+
+        client = await self.get_async_conn()
+        limiter = read_limiter(self.endpoint, _location_of(name))
+
+        async def once() -> Job:
+            await limiter.acquire()
+            return await client.get_job(name=name, retry=None, timeout=RPC_TIMEOUT)
+
+        try:
+            return await acall(once, what=f"GetJob {name}", policy=self.retry)
+        except api_exceptions.NotFound:
+            return None
+
+    async def acancel_job(self, name: str) -> bool:
+        from google.api_core import exceptions as api_exceptions
+        from google.cloud.batch_v1 import CancelJobRequest
+
+        client = await self.get_async_conn()
+        request = CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
+        try:
+            await acall(
+                lambda: client.cancel_job(request=request, retry=None, timeout=RPC_TIMEOUT),
+                what=f"CancelJob {name}",
+                policy=self.retry,
+            )
+        except (api_exceptions.NotFound, api_exceptions.FailedPrecondition) as exc:
+            self.log.info("Batch job %s not cancelled: %s", name, exc)
+            return False
+        self.log.info("Requested cancellation of Batch job %s", name)
+        return True
+
+    async def afailed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
+        from google.cloud.batch_v1 import ListTasksRequest
+
+        client = await self.get_async_conn()
+        request = ListTasksRequest(
+            parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit
+        )
+        try:
+            await read_limiter(self.endpoint, _location_of(job_name)).acquire()
+            pager = await client.list_tasks(request=request, retry=None, timeout=RPC_TIMEOUT)
+            found: list[Task] = []
+            async for task in pager:
+                found.append(task)
+                if len(found) >= limit:
+                    break
+            return found
+        except Exception as exc:
+            self.log.debug("ListTasks for %s failed: %s", job_name, exc)
+            return []

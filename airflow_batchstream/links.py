@@ -1,0 +1,56 @@
+"""Operator extra links: the Batch job in the Cloud console, and its logs in Cloud Logging.
+
+The operator persists both URLs to XCom as soon as the job exists, before it waits or defers, so
+the buttons work while the task is still running (or deferred).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+
+class _XComLink(BaseOperatorLink):
+    """A link whose URL was pushed to XCom under :attr:`key` by the task itself."""
+
+    key: ClassVar[str]
+
+    @property
+    def xcom_key(self) -> str:
+        return self.key
+
+    @classmethod
+    def persist(cls, context: Any, url: str) -> None:
+        if url:
+            context["ti"].xcom_push(key=cls.key, value=url)
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(key=self.key, ti_key=ti_key)
+        return value if isinstance(value, str) else ""
+
+
+class BatchStreamJobLink(_XComLink):
+    """``https://console.cloud.google.com/batch/jobsDetail/regions/{location}/jobs/{job_id}/details``."""
+
+    name = "Batch Job"
+    key = "batchstream_job_link"
+
+
+class BatchStreamLogsLink(_XComLink):
+    """Cloud Logging, filtered on the job's ``labels.job_uid``."""
+
+    name = "Batch Job Logs"
+    key = "batchstream_logs_link"
+
+
+def persist_links(context: Any, summary: dict[str, Any]) -> None:
+    """Push both links of a job summary (see :func:`airflow_batchstream.states.summarize`)."""
+    BatchStreamJobLink.persist(context, summary.get("console_url", ""))
+    BatchStreamLogsLink.persist(context, summary.get("logs_url", ""))

@@ -1,0 +1,454 @@
+"""BatchStreamJobOperator: render -> validate -> preflight -> submit or re-attach -> wait or defer.
+
+Importing this module (what a DAG file does) loads neither ``grpc``, ``google.api_core`` nor
+``google.cloud.batch_v1``: the hook, the trigger, the spec renderer and the image preflight are
+imported inside the methods that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_batchstream import states
+from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpecInvalid
+from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from google.cloud.batch_v1 import Job
+
+    from airflow_batchstream.hooks import BatchStreamHook
+    from airflow_batchstream.identity import TaskInstanceIdentity
+    from airflow_batchstream.spec.policy import ValidationPolicy
+
+IMAGE_CHECKS = ("error", "warn", "off")
+_EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
+
+
+class BatchStreamJobOperator(BaseOperator):
+    """Run a container on Google Cloud Batch with Image Streaming, exactly once per try.
+
+    The job is rendered from the parameters, validated (every problem reported at once, before any
+    API call), its image checked for streaming eligibility, then created under a deterministic id
+    (or re-attached to when an earlier try's job still runs), and awaited in the worker or the
+    triggerer. Returns a compact summary (job name, uid, state, task counts, timeline, links).
+
+    :param image_uri: Artifact Registry image. (templated)
+    :param location: Batch region of the job. (templated)
+    :param project_id: Google Cloud project; the connection's project when None. (templated)
+    :param commands: container commands (CMD override). (templated)
+    :param entrypoint: container ENTRYPOINT override. (templated)
+    :param environment: environment variables. (templated)
+    :param secret_environment: variable -> Secret Manager version name. (templated)
+    :param volumes: Batch Volume dicts (camelCase). (templated)
+    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts. (templated)
+    :param task_count: number of tasks.
+    :param parallelism: tasks running at once.
+    :param cpu_milli: CPU per task in milli-CPUs.
+    :param memory_mib: memory per task in MiB.
+    :param machine_type: Compute Engine machine type. (templated)
+    :param spot: run on Spot VMs.
+    :param max_run_duration: per-task time limit (seconds or ``"3600s"``).
+    :param max_retries: Batch-side task retries (infrastructure exit codes plus ``retry_exit_codes``).
+    :param retry_exit_codes: further exit codes Batch retries.
+    :param labels: job labels; the provider's own (``managed-by``, ``airflow-*``,
+        ``batchstream-lineage``) are added and win. (templated)
+    :param service_account: email the job's VMs run as. (templated)
+    :param network: VPC network. (templated)
+    :param subnetwork: subnetwork. (templated)
+    :param no_external_ip: VMs without external IPs.
+    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries. (templated)
+    :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` or ``NONE``.
+    :param logs_path: path for ``PATH`` logs. (templated)
+    :param job_overrides: camelCase dict deep-merged over the rendered job. (templated)
+    :param job_id: explicit job id; by default a deterministic id per task-instance try. (templated)
+    :param wait_for_completion: wait for the job to end; False returns the summary after submission.
+    :param deferrable: wait in the triggerer instead of the worker.
+    :param poll_interval: seconds between checks after a change; grows to 4x while nothing changes.
+    :param timeout: seconds, measured from the job's submission; an absolute deadline that
+        survives deferral and triggerer restarts. When it passes the job is cancelled
+        (``cancel_on_kill``) and the task fails.
+    :param cancel_on_kill: cancel the job when the task is killed, its deadline passes, or (deferred)
+        a user marks it failed/success or clears it.
+    :param reattach: adopt a still-running job of an earlier try of this task instance instead of
+        creating a second one.
+    :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` or ``off``.
+    :param pin_image_digest: submit the image by the digest the preflight resolved (``@sha256:``).
+    :param registry_url: registry base URL for the preflight (tests, mirrors).
+    :param validation_policy: :class:`~airflow_batchstream.spec.policy.ValidationPolicy`.
+    :param gcp_conn_id: Airflow connection id. (templated)
+    :param impersonation_chain: service account(s) to impersonate. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "image_uri",
+        "commands",
+        "entrypoint",
+        "environment",
+        "secret_environment",
+        "volumes",
+        "container_volumes",
+        "labels",
+        "job_overrides",
+        "job_id",
+        "location",
+        "project_id",
+        "machine_type",
+        "service_account",
+        "network",
+        "subnetwork",
+        "allowed_locations",
+        "logs_path",
+        "gcp_conn_id",
+        "impersonation_chain",
+    )
+    template_fields_renderers = {
+        "commands": "json",
+        "job_overrides": "json",
+        "environment": "json",
+        "labels": "json",
+        "volumes": "json",
+    }
+    ui_color = "#e8f0fe"
+    operator_extra_links = (BatchStreamJobLink(), BatchStreamLogsLink())
+
+    def __init__(
+        self,
+        *,
+        image_uri: str,
+        location: str,
+        project_id: str | None = None,
+        commands: Sequence[str] | None = None,
+        entrypoint: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        secret_environment: Mapping[str, str] | None = None,
+        volumes: Sequence[Mapping[str, Any]] | None = None,
+        container_volumes: Sequence[str] | None = None,
+        task_count: int = 1,
+        parallelism: int | None = None,
+        cpu_milli: int | None = None,
+        memory_mib: int | None = None,
+        machine_type: str | None = None,
+        spot: bool = False,
+        max_run_duration: int | str | None = None,
+        max_retries: int = 0,
+        retry_exit_codes: Sequence[int] | None = None,
+        labels: Mapping[str, str] | None = None,
+        service_account: str | None = None,
+        network: str | None = None,
+        subnetwork: str | None = None,
+        no_external_ip: bool = False,
+        allowed_locations: Sequence[str] | None = None,
+        logs_destination: str = "CLOUD_LOGGING",
+        logs_path: str | None = None,
+        job_overrides: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        cancel_on_kill: bool = True,
+        reattach: bool = True,
+        image_check: str = "error",
+        pin_image_digest: bool = False,
+        registry_url: str | None = None,
+        validation_policy: ValidationPolicy | None = None,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Cheap, certain checks of static values only: templated fields are checked in execute.
+        if image_check not in IMAGE_CHECKS:
+            raise ValueError(f"image_check must be one of {IMAGE_CHECKS}, not {image_check!r}")
+        if not poll_interval or poll_interval <= 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        if pin_image_digest and image_check == "off":
+            raise ValueError(
+                "pin_image_digest needs the image preflight: set image_check to 'error' or 'warn'"
+            )
+        self.image_uri = image_uri
+        self.location = location
+        self.project_id = project_id
+        self.commands = commands
+        self.entrypoint = entrypoint
+        self.environment = environment
+        self.secret_environment = secret_environment
+        self.volumes = volumes
+        self.container_volumes = container_volumes
+        self.task_count = task_count
+        self.parallelism = parallelism
+        self.cpu_milli = cpu_milli
+        self.memory_mib = memory_mib
+        self.machine_type = machine_type
+        self.spot = spot
+        self.max_run_duration = max_run_duration
+        self.max_retries = max_retries
+        self.retry_exit_codes = retry_exit_codes
+        self.labels = labels
+        self.service_account = service_account
+        self.network = network
+        self.subnetwork = subnetwork
+        self.no_external_ip = no_external_ip
+        self.allowed_locations = allowed_locations
+        self.logs_destination = logs_destination
+        self.logs_path = logs_path
+        self.job_overrides = job_overrides
+        self.job_id = job_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.reattach = reattach
+        self.image_check = image_check
+        self.pin_image_digest = pin_image_digest
+        self.registry_url = registry_url
+        self.validation_policy = validation_policy
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+        self._hook: BatchStreamHook | None = None
+        self._job_name: str | None = None
+
+    # -- pieces of execute, in order
+
+    @property
+    def hook(self) -> BatchStreamHook:
+        if self._hook is None:
+            from airflow_batchstream.hooks import BatchStreamHook
+
+            self._hook = BatchStreamHook(
+                gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
+            )
+        return self._hook
+
+    def render(self, identity: TaskInstanceIdentity) -> dict[str, Any]:
+        """The Job dict for this try, with the provider's identity labels merged in."""
+        from airflow_batchstream.identity import merge_labels
+        from airflow_batchstream.spec.render import render_job
+
+        job = render_job(
+            self.image_uri,
+            commands=list(self.commands) if self.commands is not None else None,
+            entrypoint=self.entrypoint,
+            volumes=self.volumes,
+            container_volumes=self.container_volumes,
+            environment=self.environment,
+            secret_environment=self.secret_environment,
+            task_count=self.task_count,
+            parallelism=self.parallelism,
+            cpu_milli=self.cpu_milli,
+            memory_mib=self.memory_mib,
+            machine_type=self.machine_type,
+            spot=self.spot,
+            max_run_duration=self.max_run_duration,
+            max_retries=self.max_retries,
+            retry_exit_codes=self.retry_exit_codes,
+            labels=self.labels,
+            service_account=self.service_account,
+            network=self.network,
+            subnetwork=self.subnetwork,
+            no_external_ip=self.no_external_ip,
+            allowed_locations=self.allowed_locations,
+            logs_destination=self.logs_destination,
+            logs_path=self.logs_path,
+            job_overrides=self.job_overrides,
+        )
+        job["labels"] = merge_labels(job.get("labels"), identity.labels())
+        return job
+
+    def validate(self, job: dict[str, Any], job_id: str) -> None:
+        """Raise :class:`JobSpecInvalid` with every error at once; log the warnings."""
+        from airflow_batchstream.spec.problems import errors, warnings
+        from airflow_batchstream.spec.validate import validate_job, validate_job_id
+
+        problems = validate_job_id(job_id) + validate_job(job, self.location, self.validation_policy)
+        for problem in warnings(problems):
+            self.log.warning("%s", problem.format())
+        if errors(problems):
+            raise JobSpecInvalid(problems)
+
+    def preflight(self, job: dict[str, Any]) -> str:
+        """Check the image per ``image_check``; return its digest ('' when not checked).
+
+        With ``pin_image_digest`` the job's ``imageUri`` is rewritten to ``...@sha256:<digest>``,
+        so every task of every retry runs exactly the image that was checked.
+        """
+        if self.image_check == "off":
+            return ""
+        if os.environ.get(_EMULATOR_ENV) and not self.registry_url:
+            self.log.info(
+                "Image preflight skipped: %s is set and no registry_url was given (there is no "
+                "Artifact Registry offline).",
+                _EMULATOR_ENV,
+            )
+            return ""
+        from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+        from airflow_batchstream.spec.problems import errors, format_problems
+
+        credentials = None if os.environ.get(_EMULATOR_ENV) else self.hook.get_credentials()
+        try:
+            result = preflight_image(
+                self.image_uri,
+                machine_type=self.machine_type,
+                policy=self.validation_policy,
+                credentials=credentials,
+                registry_url=self.registry_url,
+            )
+        except (ImageUnreadable, ValueError) as exc:
+            return self._image_problem(f"The image {self.image_uri} cannot be checked: {exc}")
+        if result.problems:
+            text = format_problems(result.problems)
+            if errors(result.problems):
+                self._image_problem(f"The image {self.image_uri} cannot be streamed:\n{text}")
+            else:
+                self.log.warning("Image %s:\n%s", self.image_uri, text)
+        if self.pin_image_digest and result.digest:
+            pinned = result.pinned_uri
+            for group in job.get("taskGroups", []):
+                for runnable in group.get("taskSpec", {}).get("runnables", []):
+                    if runnable.get("container", {}).get("imageUri") == self.image_uri:
+                        runnable["container"]["imageUri"] = pinned
+            self.log.info("Pinned image %s to %s", self.image_uri, pinned)
+        return result.digest or ""
+
+    def _image_problem(self, message: str) -> str:
+        if self.image_check == "error":
+            raise ImageCheckFailed(message)
+        self.log.warning("%s", message)
+        return ""
+
+    def submit(self, identity: TaskInstanceIdentity, job_id: str, job: dict[str, Any]) -> Job:
+        """Re-attach to an earlier try's running job, or create ours (adopting it if it exists)."""
+        from airflow_batchstream.identity import belongs_to, try_of
+
+        project = self.hook.resolve_project(self.project_id)
+        if self.reattach:
+            earlier = self.find_running_predecessor(project, identity)
+            if earlier is not None:
+                self.log.info(
+                    "Re-attaching to Batch job %s of try %s, which is still %s",
+                    earlier.name,
+                    try_of(earlier.labels),
+                    states.state_name(earlier.status.state),
+                )
+                return earlier
+        created, is_new = self.hook.create_job(
+            project_id=project, location=self.location, job_id=job_id, job=job
+        )
+        if is_new:
+            return created
+        labels = dict(created.labels)
+        if belongs_to(labels, identity):
+            self.log.info("Adopting Batch job %s: it was created for this very try", created.name)
+            return created
+        owner = ", ".join(f"{k}={labels.get(k, '')}" for k in sorted(identity.labels())) or "no labels"
+        raise JobConflict(
+            f"Batch job {created.name} already exists and does not belong to this try of "
+            f"{identity.dag_id}.{identity.task_id} (run {identity.run_id}, map index {identity.map_index}, "
+            f"try {identity.try_number}); its labels say: {owner}. Use another job_id, or leave "
+            "job_id unset for a deterministic id per try."
+        )
+
+    def find_running_predecessor(self, project: str, identity: TaskInstanceIdentity) -> Job | None:
+        """The newest still-running job of an earlier try of this task instance, if any."""
+        from airflow_batchstream.identity import lineage_selector, try_of
+
+        if identity.try_number <= 1:
+            return None  # nothing earlier to find: skip the ListJobs call
+        jobs = self.hook.list_jobs(
+            project_id=project, location=self.location, labels=lineage_selector(identity)
+        )
+        running = [
+            job
+            for job in jobs
+            if try_of(job.labels) < identity.try_number and not states.outcome_of(job).is_terminal
+        ]
+        return max(running, key=lambda job: try_of(job.labels), default=None)
+
+    def deadline_for(self, job: Job) -> float | None:
+        """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""
+        if self.timeout is None:
+            return None
+        created = states.to_epoch(job.create_time)
+        return (created if created is not None else time.time()) + float(self.timeout)
+
+    # -- Airflow entry points
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_batchstream.identity import TaskInstanceIdentity
+
+        identity = TaskInstanceIdentity.from_context(context)
+        job_id = self.job_id or identity.job_id
+        job_dict = self.render(identity)
+        self.validate(job_dict, job_id)
+        digest = self.preflight(job_dict)
+        job = self.submit(identity, job_id, job_dict)
+        self._job_name = job.name
+        summary = states.summarize(job, image_digest_hint=digest)
+        persist_links(context, summary)
+        self.log.info("Batch job %s: %s", job.name, summary["console_url"])
+
+        if states.outcome_of(job).is_terminal:
+            tasks = (
+                self.hook.failed_tasks(job.name) if states.outcome_of(job) is states.Outcome.FAILED else ()
+            )
+            return self.complete(
+                states.event_payload(job, job_name=job.name, tasks=tasks, image_digest_hint=digest)
+            )
+        if not self.wait_for_completion:
+            return summary
+        deadline = self.deadline_for(job)
+        if self.deferrable:
+            from airflow_batchstream.triggers import BatchStreamJobTrigger
+
+            self.defer(
+                trigger=BatchStreamJobTrigger(
+                    job_name=job.name,
+                    deadline=deadline,
+                    poll_interval=self.poll_interval,
+                    gcp_conn_id=self.gcp_conn_id,
+                    impersonation_chain=self.impersonation_chain,
+                    cancel_on_kill=self.cancel_on_kill,
+                    emulator_host=os.environ.get(_EMULATOR_ENV),
+                    image_digest=digest,
+                ),
+                method_name="execute_complete",
+            )
+        payload = self.hook.wait_for_job(
+            job.name,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            cancel_on_timeout=self.cancel_on_kill,
+            image_digest_hint=digest,
+        )
+        return self.complete(payload)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: its event carries the final summary (no API call)."""
+        self._job_name = (event.get("summary") or {}).get("job_name") or self._job_name
+        return self.complete(event)
+
+    def complete(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The summary of a success, or the specific failure with its diagnosis."""
+        summary = states.result_from_payload(payload)
+        self.log.info(
+            "Batch job %s succeeded: tasks %s, timeline %s",
+            summary.get("job_name"),
+            summary.get("task_counts"),
+            summary.get("timeline"),
+        )
+        return summary
+
+    def on_kill(self) -> None:
+        """A killed task does not leave its job running (the deferred side: the trigger's ``on_kill``)."""
+        if self.cancel_on_kill and self._job_name:
+            self.log.info("Task killed: cancelling Batch job %s", self._job_name)
+            self.hook.cancel_job(self._job_name)

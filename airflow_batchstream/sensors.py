@@ -1,0 +1,118 @@
+"""BatchStreamJobSensor: wait for a Batch job submitted elsewhere (poke, reschedule or deferrable).
+
+Same outcome rules as the operator (``states``): SUCCEEDED returns the summary as XCom; FAILED,
+CANCELLED, being deleted or NOT_FOUND fail with the diagnosis, raised as an
+``AirflowFailException`` subclass so that ``soft_fail=True`` turns it into a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_batchstream import states
+from airflow_batchstream.exceptions import JobFailed, SensedJobFailed
+from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_batchstream.hooks import BatchStreamHook
+
+
+class BatchStreamJobSensor(BaseSensorOperator):
+    """Wait until a Batch job ends; succeed only if it SUCCEEDED.
+
+    :param job_name: full job name ``projects/P/locations/L/jobs/J``. (templated)
+    :param gcp_conn_id: Airflow connection id. (templated)
+    :param impersonation_chain: service account(s) to impersonate. (templated)
+    :param deferrable: wait in the triggerer (reuses :class:`BatchStreamJobTrigger`).
+    :param poll_interval: seconds between checks; sets ``poke_interval`` when given.
+    """
+
+    template_fields: Sequence[str] = ("job_name", "gcp_conn_id", "impersonation_chain")
+    operator_extra_links = (BatchStreamJobLink(), BatchStreamLogsLink())
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if poll_interval is not None:
+            kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval if poll_interval is not None else self.poke_interval)
+        self._hook: BatchStreamHook | None = None
+        self._links_pushed = False
+
+    @property
+    def hook(self) -> BatchStreamHook:
+        if self._hook is None:
+            from airflow_batchstream.hooks import BatchStreamHook
+
+            self._hook = BatchStreamHook(
+                gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
+            )
+        return self._hook
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One check first: a job that already ended needs no triggerer round trip.
+        result = self.poke(context)
+        if result:
+            return result.xcom_value
+        from airflow_batchstream.triggers import BatchStreamJobTrigger
+
+        self.defer(
+            trigger=BatchStreamJobTrigger(
+                job_name=self.job_name,
+                deadline=time.time() + float(self.timeout),
+                poll_interval=self.poll_interval,
+                gcp_conn_id=self.gcp_conn_id,
+                impersonation_chain=self.impersonation_chain,
+                cancel_on_kill=False,  # the sensor did not start the job; it must not stop it
+                emulator_host=os.environ.get("BATCHSTREAM_EMULATOR_HOST"),
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        job = self.hook.get_job(self.job_name, missing_ok=True)
+        outcome = states.outcome_of(job)
+        if job is not None and not self._links_pushed:
+            persist_links(context, states.summarize(job))
+            self._links_pushed = True
+        if not outcome.is_terminal:
+            self.log.info("Batch job %s is %s", self.job_name, states.state_name(job.status.state))
+            return PokeReturnValue(is_done=False)
+        tasks = self.hook.failed_tasks(self.job_name) if outcome is states.Outcome.FAILED else ()
+        payload = states.event_payload(job, job_name=self.job_name, tasks=tasks)
+        return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        return self._result(event)
+
+    def _result(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The summary of a success; any other end raises a ``soft_fail``-aware failure."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        try:
+            return states.result_from_payload(payload)
+        except JobFailed as error:
+            if payload.get("status") == states.TIMEOUT:
+                raise AirflowSensorTimeout(error.diagnosis) from error
+            raise SensedJobFailed(error.diagnosis, summary=error.summary) from error

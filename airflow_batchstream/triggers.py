@@ -1,0 +1,190 @@
+"""BatchStreamJobTrigger: wait for a Batch job in the triggerer, with an absolute deadline.
+
+Why not Airflow 3.3's shared streams (``BaseEventTrigger.shared_stream_key`` /
+``open_shared_stream`` / ``filter_shared_stream``)? The triggerer runner does take that path for
+task-deferral triggers too (``TriggerRunner.run_trigger`` checks only ``isinstance(trigger,
+BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
+
+* ``open_shared_stream`` is a classmethod that receives the kwargs of *one* trigger of the group;
+  it cannot know which jobs the other subscribers wait for. One shared poll would therefore have
+  to ListJobs the whole region each round: the ListJobs filter grammar is undocumented
+  (batch-rules.md section 2), Batch keeps finished jobs for 60 days (thousands of jobs per page
+  walk), and list consistency for a just-created job is not documented.
+* The stream contract is "yield forever, or raise", and a raise is propagated to *every*
+  subscriber: one failed shared poll would fail all waiting tasks, the opposite of "transient
+  errors never end a wait".
+* Per-trigger deadlines and backoff, and ``on_kill`` (which the runner does call on the shared
+  path too), would all live in ``filter_shared_stream`` anyway.
+
+So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.states.Waiter`) and what
+is expensive is shared instead: one async gRPC client per (event loop, connection, impersonation,
+endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
+while a job's state does not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_batchstream import states
+
+if TYPE_CHECKING:
+    from airflow_batchstream.hooks import BatchStreamHook
+
+#: Seconds ``on_kill`` may spend cancelling (the runner bounds it by [triggerer] on_kill_timeout).
+ON_KILL_BUDGET = 20.0
+
+
+class BatchStreamJobTrigger(BaseTrigger):
+    """Fire one event when a Batch job ends, is gone, or its deadline passes.
+
+    The event payload is ``{"status": "success"|"failed"|"timeout"|"error", "summary": {...},
+    "diagnosis": "..."}``: the operator's ``execute_complete`` needs no further API call.
+
+    :param job_name: full resource name ``projects/P/locations/L/jobs/J``.
+    :param deadline: absolute epoch seconds after which the wait ends with ``timeout`` (None: no
+        deadline). Absolute, so a triggerer restart does not reset it.
+    :param poll_interval: seconds between checks after a change; grows up to 4x while nothing changes.
+    :param gcp_conn_id: Airflow connection id.
+    :param impersonation_chain: service account(s) to impersonate.
+    :param cancel_on_kill: cancel the job when the deadline passes or the user kills the task.
+    :param emulator_host: Batch emulator address, captured at defer time (``BATCHSTREAM_EMULATOR_HOST``)
+        so that the triggerer talks to the same endpoint as the worker did.
+    :param image_digest: digest the operator resolved, carried into the summary.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        deadline: float | None = None,
+        poll_interval: float = 30.0,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        cancel_on_kill: bool = True,
+        emulator_host: str | None = None,
+        image_digest: str = "",
+    ):
+        super().__init__()
+        self.job_name = job_name
+        self.deadline = deadline
+        self.poll_interval = poll_interval
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+        self.cancel_on_kill = cancel_on_kill
+        self.emulator_host = (
+            emulator_host if emulator_host is not None else os.environ.get("BATCHSTREAM_EMULATOR_HOST")
+        )
+        self.image_digest = image_digest
+        self._hook: BatchStreamHook | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_name": self.job_name,
+                "deadline": self.deadline,
+                "poll_interval": self.poll_interval,
+                "gcp_conn_id": self.gcp_conn_id,
+                "impersonation_chain": self.impersonation_chain,
+                "cancel_on_kill": self.cancel_on_kill,
+                "emulator_host": self.emulator_host,
+                "image_digest": self.image_digest,
+            },
+        )
+
+    async def get_hook(self, *, retry: Any = None) -> BatchStreamHook:
+        from airflow_batchstream.hooks import DEFAULT_RETRY, BatchStreamHook
+
+        if self._hook is None or retry is not None:
+
+            def build() -> BatchStreamHook:
+                return BatchStreamHook(
+                    gcp_conn_id=self.gcp_conn_id,
+                    impersonation_chain=self.impersonation_chain,
+                    emulator_host=self.emulator_host or None,
+                    retry=retry or DEFAULT_RETRY,
+                )
+
+            if self.emulator_host:
+                hook = build()  # no connection lookup, no I/O
+            else:
+                from asgiref.sync import sync_to_async
+
+                hook = await sync_to_async(build)()  # fetches the connection: keep it off the loop
+            if retry is not None:
+                return hook
+            self._hook = hook
+        return self._hook
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self.wait())
+
+    async def wait(self) -> dict[str, Any]:
+        """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
+        from airflow_batchstream.hooks import is_transient, status_name
+
+        hook = await self.get_hook()
+        waiter = states.Waiter(self.poll_interval, self.deadline)
+        while True:
+            try:
+                job = await hook.aget_job(self.job_name)
+            except Exception as exc:
+                if not is_transient(exc):
+                    self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
+                    return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}")
+                # The retry budget ran out but the error is transient: keep waiting, never end here.
+                self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
+                if waiter.backoff.expired():
+                    return await self._time_out(hook, None)
+                await asyncio.sleep(waiter.backoff.next_delay())
+                continue
+            step = waiter.step(job)
+            if step.action == "finish":
+                tasks = (
+                    await hook.afailed_tasks(self.job_name) if step.outcome is states.Outcome.FAILED else ()
+                )
+                return states.event_payload(
+                    job, job_name=self.job_name, tasks=tasks, image_digest_hint=self.image_digest
+                )
+            if step.action == "timeout":
+                return await self._time_out(hook, job)
+            await asyncio.sleep(step.delay)
+
+    async def _time_out(self, hook: BatchStreamHook, job: Any) -> dict[str, Any]:
+        if self.cancel_on_kill:
+            try:
+                await hook.acancel_job(self.job_name)
+            except Exception as exc:
+                self.log.warning("Could not cancel timed-out Batch job %s: %s", self.job_name, exc)
+        return states.event_payload(
+            job, job_name=self.job_name, timed_out=True, image_digest_hint=self.image_digest
+        )
+
+    async def on_kill(self) -> None:
+        """Cancel the job when a user marks the deferred task failed/success or clears it.
+
+        Airflow 3.3's triggerer calls this only for that user action (the runner cancels the
+        trigger task with ``__airflow_user_action__`` and awaits ``on_kill()`` bounded by
+        ``[triggerer] on_kill_timeout``); not on triggerer restarts, redistribution, trigger
+        timeouts or normal completion.
+        """
+        if not self.cancel_on_kill:
+            return
+        from airflow_batchstream.hooks import RetryPolicy
+
+        hook = await self.get_hook(retry=RetryPolicy(budget=ON_KILL_BUDGET))
+        started = time.monotonic()
+        cancelled = await hook.acancel_job(self.job_name)
+        self.log.info(
+            "Task killed: cancel of Batch job %s %s (%.1fs)",
+            self.job_name,
+            "requested" if cancelled else "not needed",
+            time.monotonic() - started,
+        )
