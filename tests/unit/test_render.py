@@ -1,0 +1,203 @@
+"""render_job: DAG parameters -> Batch v1 Job dict (camelCase, image streaming on)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from airflow_batchstream.spec.render import INFRASTRUCTURE_EXIT_CODES, deep_merge, render_job
+from airflow_batchstream.spec.validate import validate_job
+
+batch_v1 = pytest.importorskip("google.cloud.batch_v1")
+
+IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
+
+
+def _container(job: dict) -> dict:
+    return job["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+
+
+def _spec(job: dict) -> dict:
+    return job["taskGroups"][0]["taskSpec"]
+
+
+def test_minimal_job_is_exactly_the_seed_shape() -> None:
+    assert render_job(IMAGE) == {
+        "taskGroups": [
+            {
+                "taskCount": 1,
+                "taskSpec": {"runnables": [{"container": {"imageUri": IMAGE, "enableImageStreaming": True}}]},
+            }
+        ],
+        "logsPolicy": {"destination": "CLOUD_LOGGING"},
+    }
+
+
+FULL: dict[str, Any] = {
+    "commands": ["--date", "2024-01-01"],
+    "entrypoint": "/app/run",
+    "volumes": [{"gcs": {"remotePath": "bucket/sub"}, "mountPath": "/mnt/data"}],
+    "container_volumes": ["/mnt/data:/data:ro"],
+    "environment": {"B": "2", "A": "1"},
+    "secret_environment": {"TOKEN": "projects/p/secrets/token/versions/latest"},
+    "task_count": 10,
+    "parallelism": 5,
+    "cpu_milli": 4000,
+    "memory_mib": 8192,
+    "machine_type": "e2-standard-4",
+    "spot": True,
+    "max_run_duration": "7200s",
+    "max_retries": 3,
+    "retry_exit_codes": [75],
+    "labels": {"team": "data", "app": "etl"},
+    "service_account": "runner@example-project.iam.gserviceaccount.com",
+    "network": "projects/example-project/global/networks/default",
+    "subnetwork": "projects/example-project/regions/us-central1/subnetworks/default",
+    "no_external_ip": True,
+    "allowed_locations": ["zones/us-central1-a", "zones/us-central1-b"],
+}
+
+
+def test_full_job_places_every_parameter() -> None:
+    job = render_job(IMAGE, **FULL)
+    container = _container(job)
+    assert container == {
+        "imageUri": IMAGE,
+        "commands": ["--date", "2024-01-01"],
+        "entrypoint": "/app/run",
+        "volumes": ["/mnt/data:/data:ro"],
+        "enableImageStreaming": True,
+    }
+    spec = _spec(job)
+    assert spec["computeResource"] == {"cpuMilli": 4000, "memoryMib": 8192}
+    assert spec["maxRunDuration"] == "7200s"
+    assert spec["maxRetryCount"] == 3
+    assert spec["environment"] == {
+        "variables": {"A": "1", "B": "2"},
+        "secretVariables": {"TOKEN": "projects/p/secrets/token/versions/latest"},
+    }
+    assert spec["volumes"] == FULL["volumes"]
+    assert job["taskGroups"][0]["taskCount"] == 10
+    assert job["taskGroups"][0]["parallelism"] == 5
+    allocation = job["allocationPolicy"]
+    assert allocation["instances"] == [
+        {"policy": {"machineType": "e2-standard-4", "provisioningModel": "SPOT"}}
+    ]
+    assert allocation["serviceAccount"] == {"email": FULL["service_account"]}
+    assert allocation["location"] == {"allowedLocations": FULL["allowed_locations"]}
+    assert allocation["network"] == {
+        "networkInterfaces": [
+            {"network": FULL["network"], "subnetwork": FULL["subnetwork"], "noExternalIpAddress": True}
+        ]
+    }
+    assert job["labels"] == {"app": "etl", "team": "data"}
+    assert validate_job(job, "us-central1") == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        FULL,
+        {"logs_destination": "PATH", "logs_path": "/mnt/data/job.log"},
+        {"logs_destination": "NONE"},
+        {"max_retries": 1},
+        {"max_run_duration": 60},
+        {"network": "default"},
+        {"spot": True},
+        {"job_overrides": {"priority": 10, "taskGroups": [{"taskSpec": {"runnables": [{"barrier": {}}]}}]}},
+    ],
+    ids=lambda kwargs: ",".join(kwargs) or "minimal",
+)
+def test_every_rendered_job_parses_with_the_real_client(kwargs: dict) -> None:
+    job = render_job(IMAGE, **kwargs)
+    parsed = batch_v1.Job.from_json(json.dumps(job))
+    assert parsed.task_groups[0].task_spec.runnables[0] is not None
+    if "job_overrides" not in kwargs:
+        assert parsed.task_groups[0].task_spec.runnables[0].container.enable_image_streaming is True
+
+
+def test_retries_add_one_retry_policy_on_infrastructure_codes() -> None:
+    spec = _spec(render_job(IMAGE, max_retries=2, retry_exit_codes=[3, 50001, 1]))
+    assert spec["maxRetryCount"] == 2
+    assert spec["lifecyclePolicies"] == [
+        {"action": "RETRY_TASK", "actionCondition": {"exitCodes": [1, 3, 50001, 50002, 50003, 50004, 50006]}}
+    ]
+    assert 50005 not in INFRASTRUCTURE_EXIT_CODES  # running out of time again is no cure
+    assert "fails every other non-zero exit code" in render_job.__doc__.replace("**", "")
+
+
+def test_no_retries_means_no_retry_fields() -> None:
+    spec = _spec(render_job(IMAGE, retry_exit_codes=[3]))
+    assert "maxRetryCount" not in spec and "lifecyclePolicies" not in spec
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "logs"),
+    [
+        ({}, {"destination": "CLOUD_LOGGING"}),
+        (
+            {"logs_destination": "PATH", "logs_path": "/mnt/l.log"},
+            {"destination": "PATH", "logsPath": "/mnt/l.log"},
+        ),
+        ({"logs_destination": "NONE"}, None),
+    ],
+)
+def test_logs_policy(kwargs: dict, logs: dict | None) -> None:
+    assert render_job(IMAGE, **kwargs).get("logsPolicy") == logs
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3600, "3600s"), ("90.5s", "90.5s"), (0, "0s")])
+def test_max_run_duration(value: int | str, expected: str) -> None:
+    assert _spec(render_job(IMAGE, max_run_duration=value))["maxRunDuration"] == expected
+
+
+def test_job_overrides_merge_dicts_and_replace_lists_and_scalars() -> None:
+    overrides = {
+        "allocationPolicy": {"instances": [{"policy": {"machineType": "n2-standard-8"}}], "tags": ["batch"]},
+        "logsPolicy": {"destination": "PATH", "logsPath": "/mnt/x"},
+        "priority": 5,
+    }
+    job = render_job(
+        IMAGE,
+        machine_type="e2-standard-4",
+        service_account="sa@p.iam.gserviceaccount.com",
+        job_overrides=overrides,
+    )
+    allocation = job["allocationPolicy"]
+    assert allocation["instances"] == [{"policy": {"machineType": "n2-standard-8"}}]  # list replaced
+    assert allocation["serviceAccount"] == {"email": "sa@p.iam.gserviceaccount.com"}  # kept by the merge
+    assert allocation["tags"] == ["batch"]
+    assert job["logsPolicy"] == {"destination": "PATH", "logsPath": "/mnt/x"}
+    assert job["priority"] == 5
+
+
+def test_deep_merge_copies_instead_of_aliasing() -> None:
+    base = {"a": {"b": [1]}, "c": 1}
+    overrides = {"a": {"d": {"e": [2]}}, "c": {"f": 1}}
+    merged = deep_merge(base, overrides)
+    assert merged == {"a": {"b": [1], "d": {"e": [2]}}, "c": {"f": 1}}
+    merged["a"]["b"].append(9)
+    merged["a"]["d"]["e"].append(9)
+    assert base == {"a": {"b": [1]}, "c": 1}
+    assert overrides == {"a": {"d": {"e": [2]}}, "c": {"f": 1}}
+
+
+def test_rendering_is_deterministic_and_does_not_alias_inputs() -> None:
+    volumes = [{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}]
+    first = render_job(IMAGE, environment={"A": "1", "B": "2"}, labels={"x": "1", "y": "2"}, volumes=volumes)
+    second = render_job(
+        IMAGE, environment={"B": "2", "A": "1"}, labels={"y": "2", "x": "1"}, volumes=copy.deepcopy(volumes)
+    )
+    assert json.dumps(first) == json.dumps(second)
+    _spec(first)["volumes"][0]["gcs"]["remotePath"] = "changed"
+    assert volumes[0]["gcs"]["remotePath"] == "bucket"
+
+
+def test_render_does_not_validate() -> None:
+    job = render_job("docker.io/library/ubuntu", task_count=0)
+    assert job["taskGroups"][0]["taskCount"] == 0
+    assert {p.rule for p in validate_job(job, "us-central1")} >= {"IS-1", "TG-COUNT"}
