@@ -361,11 +361,11 @@ def _empty_by_descriptor(layer: Layer) -> str | None:
     return None
 
 
-def empty_layer_problem(path: str, digest: str, reason: str) -> Problem:
+def empty_layer_problem(path: str, digest: str, reason: str, *, what: str = "layer") -> Problem:
     return Problem(
         path,
         RULE_EMPTY,
-        f"layer {digest} is empty ({reason}); image streaming does not support empty layers",
+        f"{what} {digest} is an empty layer ({reason}); image streaming does not support empty layers",
         "rebuild with BuildKit (docker buildx build), which drops empty layers, or squash the steps "
         "that change no files (e.g. a lone WORKDIR or RUN that writes nothing) into others",
     )
@@ -435,7 +435,7 @@ def config_problems(config: Any, layer_count: int) -> list[Problem]:
         else:
             first_seen[diff_id] = index
         if diff_id == EMPTY_TAR_DIFF_ID:
-            problems.append(empty_layer_problem(path, diff_id, "its uncompressed content is the empty tar"))
+            problems.append(empty_layer_problem(path, diff_id, "the empty tar", what="diff id"))
     if len(diff_ids) != layer_count:
         problems.append(
             Problem(
