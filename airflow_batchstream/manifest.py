@@ -558,6 +558,15 @@ class _Cache:
             while len(self.documents) > _MAX_CACHED_DOCUMENTS:
                 self.documents.popitem(last=False)
 
+    def prune(self) -> None:
+        """Drop expired tags and tokens (called on insert; keeps long-lived workers small)."""
+        now = time.monotonic()
+        with self.lock:
+            for key in [k for k, v in self.tags.items() if v[1] <= now]:
+                del self.tags[key]
+            for key in [k for k, v in self.tokens.items() if v.expires_at <= now]:
+                del self.tokens[key]
+
     def clear(self) -> None:
         with self.lock:
             self.documents.clear()
@@ -596,6 +605,9 @@ class RegistryClient:
         self.base_url = check_base_url(base_url)
         self.name = name
         self.credentials = credentials
+        # Fixed before ADC may replace ``credentials``: caches key tokens and tags by the identity
+        # asked for (0 = application default credentials), so one never vouches for another.
+        self.credentials_key = id(credentials) if credentials is not None else 0
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "airflow-batchstream-preflight"
@@ -613,10 +625,6 @@ class RegistryClient:
         if isinstance(email, str) and email and email != "default":
             return f"service account {email}"
         return "application default credentials" if creds is None else "the given credentials"
-
-    @property
-    def _credentials_key(self) -> int:
-        return id(self.credentials) if self.credentials is not None else 0
 
     def _google_access_token(self) -> str:
         from google.auth import exceptions as auth_exceptions  # lazily: parse time is sacred
@@ -650,6 +658,8 @@ class RegistryClient:
         authorization = self._cached_authorization()
         response = self._send(url, headers, authorization)
         if response.status == 401:
+            if authorization:
+                self._forget_token()  # revoked or scoped too narrowly: ask for a fresh one once
             challenge = response.headers.get("WWW-Authenticate", "")
             authorization = self._authorize(challenge)
             response = self._send(url, headers, authorization)
@@ -677,6 +687,12 @@ class RegistryClient:
             return _Response(response.status_code, response.headers, response.content)
         raise ImageUnreadable(f"too many redirects reading {_redact(url)}. {_NOT_SUBMITTED}")
 
+    def _forget_token(self) -> None:
+        with _CACHE.lock:
+            known = _CACHE.challenges.get((self.base_url, self.name))
+            if known is not None:
+                _CACHE.tokens.pop(self._token_key(known[1]), None)
+
     def _cached_authorization(self) -> str | None:
         with _CACHE.lock:
             known = _CACHE.challenges.get((self.base_url, self.name))
@@ -693,7 +709,7 @@ class RegistryClient:
 
     def _token_key(self, params: dict[str, str]) -> tuple[str, str, str, int]:
         scope = params.get("scope") or f"repository:{self.name}:pull"
-        return (params.get("realm", ""), params.get("service", ""), scope, self._credentials_key)
+        return (params.get("realm", ""), params.get("service", ""), scope, self.credentials_key)
 
     def _authorize(self, header: str) -> str:
         scheme, params = parse_challenge(header)
@@ -729,6 +745,7 @@ class RegistryClient:
             query["service"] = params["service"]
         response = self._token_request(realm, query)
         token, expires_in = _parse_token_response(response, realm)
+        _CACHE.prune()
         with _CACHE.lock:
             _CACHE.tokens[key] = _Token(
                 token,
@@ -840,13 +857,14 @@ class _Reader:
         _CACHE.store_document(self._doc_key(actual), (content_type, body))
         if not is_digest:
             expires = time.monotonic() + TAG_TTL_SECONDS
+            _CACHE.prune()
             with _CACHE.lock:
                 _CACHE.tags[self._tag_key(reference)] = (actual, expires, self.client.credentials)
         return actual, content_type, body, True
 
     def _tag_key(self, tag: str) -> tuple[str, str, str, int]:
         # Keyed by identity too: one identity's successful read must not vouch for another's.
-        return (self.client.base_url, self.client.name, tag, self.client._credentials_key)
+        return (self.client.base_url, self.client.name, tag, self.client.credentials_key)
 
     def _cached_tag(self, tag: str) -> str | None:
         with _CACHE.lock:

@@ -518,3 +518,53 @@ class RedirectingFront:
             server.shutdown()
             server.server_close()
         self._servers.clear()
+
+
+# --- a misbehaving registry: fixed answers per path, for faults a correct registry never produces ---------
+
+
+@dataclass
+class ScriptedRegistry:
+    """Answers ``GET path`` with a fixed ``(status, headers, body)``; 404 for anything else.
+
+    Used only for what a correct registry cannot be made to do: a body that does not hash to its
+    digest (a tampering proxy), HTTP 403 (Artifact Registry's answer to a missing role), 5xx,
+    redirect loops.
+    """
+
+    routes: dict[str, tuple[int, dict[str, str], bytes]]
+    seen: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> ScriptedRegistry:
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                scripted.seen.append(path)
+                status, headers, body = scripted.routes.get(path, (404, {}, b'{"errors":[]}'))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value.replace("{url}", scripted.url))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

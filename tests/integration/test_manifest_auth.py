@@ -209,3 +209,26 @@ def test_non_loopback_plain_http_realm_is_refused(token_registry):
             client._authorize('Bearer realm="http://auth.example.com/token",service="x"')
     finally:
         client.close()
+
+
+def test_cached_token_without_access_is_replaced_after_a_grant(token_registry, token_server, pushed_private):
+    """A role granted after a failed preflight: the cached, access-less token is dropped on 401."""
+    name = "secure-project/private/later"
+    pusher = token_registry.pusher()
+    try:
+        pusher.push_image(name, "1.0", [make_layer({"later.txt": b"later\n" * 300})])
+    finally:
+        pusher.close()
+    credentials = user_credentials(GOOD_PASSWORD)
+    token_server.denied.add(name)
+    try:
+        with pytest.raises(ImageUnreadable, match="HTTP 401"):
+            preflight_image(uri("later"), registry_url=token_registry.url, credentials=credentials)
+    finally:
+        token_server.denied.discard(name)
+    before = len(token_server.requests)
+
+    result = preflight_image(uri("later"), registry_url=token_registry.url, credentials=credentials)
+
+    assert result.ok
+    assert len(token_server.requests) == before + 1
