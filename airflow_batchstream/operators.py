@@ -325,7 +325,7 @@ class BatchStreamJobOperator(BaseOperator):
         self.log.warning("%s", message)
         return ""
 
-    def submit(self, identity: TaskInstanceIdentity, job_id: str, job: dict[str, Any]) -> Job:
+    def submit(self, identity: TaskInstanceIdentity, job_id: str, job_dict: dict[str, Any]) -> Job:
         """Re-attach to an earlier try's running job, or create ours (adopting it if it exists)."""
         from airflow_batchstream.identity import belongs_to, try_of
 
@@ -340,21 +340,22 @@ class BatchStreamJobOperator(BaseOperator):
                     states.state_name(earlier.status.state),
                 )
                 return earlier
-        created, is_new = self.hook.create_job(
-            project_id=project, location=self.location, job_id=job_id, job=job
+        job, is_new = self.hook.create_job(
+            project_id=project, location=self.location, job_id=job_id, job=job_dict
         )
-        if is_new:
-            return created
-        labels = dict(created.labels)
+        # Checked even for a "new" job: the server deduplicates by request_id (derived from the
+        # job name), so a create may hand back a job someone else made under an explicit job_id.
+        labels = dict(job.labels)
         if belongs_to(labels, identity):
-            self.log.info("Adopting Batch job %s: it was created for this very try", created.name)
-            return created
-        owner = ", ".join(f"{k}={labels.get(k, '')}" for k in sorted(identity.labels())) or "no labels"
+            if not is_new:
+                self.log.info("Adopting Batch job %s: it was created for this very try", job.name)
+            return job
+        owner = ", ".join(f"{k}={labels.get(k, '')}" for k in sorted(identity.labels()))
         raise JobConflict(
-            f"Batch job {created.name} already exists and does not belong to this try of "
-            f"{identity.dag_id}.{identity.task_id} (run {identity.run_id}, map index {identity.map_index}, "
-            f"try {identity.try_number}); its labels say: {owner}. Use another job_id, or leave "
-            "job_id unset for a deterministic id per try."
+            f"Batch job {job.name} already exists and does not belong to this try of "
+            f"{identity.dag_id}.{identity.task_id} (run {identity.run_id}, map index "
+            f"{identity.map_index}, try {identity.try_number}); its labels say: {owner}. Use another "
+            "job_id, or leave job_id unset for a deterministic id per try."
         )
 
     def find_running_predecessor(self, project: str, identity: TaskInstanceIdentity) -> Job | None:

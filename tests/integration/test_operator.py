@@ -1,0 +1,296 @@
+"""BatchStreamJobOperator against the emulator over real gRPC, in the worker and deferred.
+
+Every outcome is checked in both modes: ``sync`` waits in ``execute``; ``deferrable`` catches
+``TaskDeferred``, rebuilds the trigger from its serialized form, runs it, and resumes in
+``execute_complete`` with its event, as Airflow does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from airflow_batchstream.exceptions import (
+    JobCancelled,
+    JobConflict,
+    JobDeleted,
+    JobFailed,
+    JobSpecInvalid,
+    JobTimedOut,
+)
+from airflow_batchstream.operators import BatchStreamJobOperator
+from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context, run_deferred
+
+MODES = ["sync", "deferrable"]
+
+
+def operator(**overrides) -> BatchStreamJobOperator:
+    args = {
+        "task_id": "crunch",
+        "image_uri": IMAGE,
+        "location": LOCATION,
+        "project_id": PROJECT,
+        "commands": ["python", "-m", "app"],
+        "poll_interval": 0.1,
+    }
+    args.update(overrides)
+    return BatchStreamJobOperator(**args)
+
+
+def run(op: BatchStreamJobOperator, context: dict, mode: str):
+    if mode == "deferrable":
+        op.deferrable = True
+        return run_deferred(op, context)
+    return op.execute(context)
+
+
+def when_job_exists(emulator, action, *, timeout: float = 10.0) -> threading.Thread:
+    """Run ``action(job_name)`` in a thread as soon as the emulator holds a job."""
+
+    def wait_then_act():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = emulator.jobs()
+            if jobs:
+                action(jobs[0].name)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_success_returns_compact_summary_and_pushes_links(gcp_env, emulator, mode):
+    context = make_context()
+    summary = run(operator(), context, mode)
+
+    assert summary["state"] == "SUCCEEDED"
+    assert summary["outcome"] == "succeeded"
+    assert summary["task_counts"] == {"SUCCEEDED": 1}
+    assert set(summary["timeline"]) >= {"queued", "running", "total"}
+    assert summary["job_id"].startswith("etl-crunch-")
+    assert summary["uid"]
+    assert "jobsDetail/regions/us-central1/jobs/" + summary["job_id"] in summary["console_url"]
+    assert "taskGroups" not in summary  # never the whole proto
+    ti = context["ti"]
+    assert ti.xcoms["batchstream_job_link"] == summary["console_url"]
+    assert summary["uid"] in ti.xcoms["batchstream_logs_link"]
+    assert len(emulator.jobs()) == 1
+    job = emulator.jobs()[0]
+    assert job.labels["managed-by"] == "airflow-batchstream"
+    assert job.labels["airflow-try"] == "1"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_task_is_named_with_exit_code_and_meaning(gcp_env, emulator, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "exit_codes": {"1": 3}}]})
+    with pytest.raises(JobFailed) as failure:
+        run(operator(task_count=2), make_context(), mode)
+    text = str(failure.value)
+    assert "Task index 1" in text
+    assert "exit code 3" in text
+    assert "FAILED" in text
+    assert failure.value.summary["state"] == "FAILED"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reserved_exit_code_is_explained(gcp_env, emulator, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "exit_codes": {"0": 50005}}]})
+    with pytest.raises(JobFailed) as failure:
+        run(operator(), make_context(), mode)
+    text = str(failure.value)
+    assert "Task index 0" in text
+    assert "exit code 50005" in text
+    assert "maximum run duration" in text
+    assert "raise max_run_duration" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_preemption_retried_by_batch_then_success(gcp_env, emulator, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "preempt_first_attempt": True}]})
+    summary = run(operator(spot=True, max_retries=2), make_context(), mode)
+    assert summary["state"] == "SUCCEEDED"
+    job = emulator.jobs()[0]
+    assert any("50001" in event.description for event in _task_events(emulator, job.name))
+
+
+def _task_events(emulator, job_name):
+    from airflow_batchstream.emulator.client import sync_client
+
+    client = sync_client(emulator.address)
+    try:
+        tasks = client.list_tasks(parent=f"{job_name}/taskGroups/group0")
+        return [event for task in tasks for event in task.status.status_events]
+    finally:
+        client.transport.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cancelled_job_fails_the_task(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    when_job_exists(emulator, lambda name: batch_client.cancel_job(name=name))
+    with pytest.raises(JobCancelled) as failure:
+        run(operator(), make_context(), mode)
+    assert "CANCELLED" in str(failure.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_deleted_job_fails_the_task(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    when_job_exists(emulator, lambda name: batch_client.delete_job(name=name))
+    with pytest.raises(JobDeleted):
+        run(operator(), make_context(), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_never_ending_job_times_out_and_is_cancelled(gcp_env, emulator, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    started = time.monotonic()
+    with pytest.raises(JobTimedOut) as failure:
+        run(operator(timeout=1.0), make_context(), mode)
+    assert time.monotonic() - started < 5
+    assert "Timed out" in str(failure.value)
+    state = emulator.jobs()[0].status.state.name
+    assert state in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_transient_faults_at_30_percent_change_nothing(gcp_env, emulator, mode):
+    emulator.set_faults(
+        fraction=0.3, codes=("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"), seed=7
+    )
+    summary = run(operator(), make_context(), mode)
+    assert summary["state"] == "SUCCEEDED"
+    emulator.set_faults()
+    assert len(emulator.jobs()) == 1
+
+
+def test_create_retried_after_lost_response_makes_one_job(gcp_env, emulator):
+    emulator.lose_next_response("CreateJob")
+    summary = operator().execute(make_context())
+    assert summary["state"] == "SUCCEEDED"
+    assert emulator.call_counts["CreateJob"] == 2
+    assert len(emulator.jobs()) == 1
+
+
+def test_second_try_reattaches_to_running_job_of_first_try(gcp_env, emulator):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    with pytest.raises(TaskDeferred):  # try 1 submits, defers, and its worker "dies"
+        operator(deferrable=True).execute(make_context(try_number=1))
+    first = emulator.jobs()[0].name
+
+    second_try = operator()
+    when_job_exists(emulator, lambda name: emulator.finish_job(name))
+    summary = second_try.execute(make_context(try_number=2))
+
+    assert summary["job_name"] == first
+    assert len(emulator.jobs()) == 1
+    assert emulator.call_counts.get("CreateJob") == 1
+
+
+def test_try_after_failed_job_makes_a_new_job(gcp_env, emulator):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "exit_codes": {"*": [1]}}]})
+    with pytest.raises(JobFailed):
+        operator().execute(make_context(try_number=1))
+    emulator.set_scenario(None)
+    summary = operator().execute(make_context(try_number=2))
+    assert summary["state"] == "SUCCEEDED"
+    ids = sorted(job.name.rsplit("/", 1)[1] for job in emulator.jobs())
+    assert len(ids) == 2
+    assert ids[0].endswith("-t1") and ids[1].endswith("-t2")
+    assert ids[0][:-3] == ids[1][:-3]  # same lineage prefix
+
+
+def test_explicit_job_id_is_adopted_only_when_labels_match(gcp_env, emulator):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    from airflow.sdk.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred):
+        operator(job_id="nightly-report", deferrable=True).execute(make_context())
+    # The same try again (say the worker restarted before deferring): adopted, not duplicated.
+    with pytest.raises(TaskDeferred) as again:
+        operator(job_id="nightly-report", deferrable=True).execute(make_context())
+    assert again.value.trigger.job_name.endswith("/jobs/nightly-report")
+    # Another task asking for the same id: a clear error, and nothing is adopted.
+    with pytest.raises(JobConflict, match="does not belong to this try"):
+        operator(task_id="other", job_id="nightly-report").execute(make_context(task_id="other"))
+    assert len(emulator.jobs()) == 1
+
+
+def test_invalid_spec_reports_every_error_before_any_call(gcp_env, emulator):
+    op = operator(image_uri="docker.io/library/busybox:latest", job_id="Bad_ID", task_count=0)
+    with pytest.raises(JobSpecInvalid) as invalid:
+        op.execute(make_context())
+    rules = {problem.rule for problem in invalid.value.problems if problem.is_error}
+    assert "J-ID" in rules
+    assert len(rules) >= 2
+    assert emulator.call_counts == {}
+
+
+def test_wait_for_completion_false_returns_after_submission(gcp_env, emulator):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    summary = operator(wait_for_completion=False).execute(make_context())
+    assert summary["outcome"] == "running"
+    assert emulator.call_counts.get("GetJob", 0) == 0
+
+
+def test_on_kill_cancels_the_job(gcp_env, emulator):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    op = operator()
+    outcome: dict = {}
+
+    def execute():
+        try:
+            op.execute(make_context())
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not op._job_name and time.monotonic() < deadline:
+        time.sleep(0.02)
+    op.on_kill()
+    worker.join(10)
+    assert isinstance(outcome.get("error"), JobCancelled)
+    assert emulator.jobs()[0].status.state.name == "CANCELLED"
+
+
+def test_on_kill_leaves_job_alone_when_cancel_on_kill_is_off(gcp_env, emulator):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    op = operator(cancel_on_kill=False, wait_for_completion=False)
+    op.execute(make_context())
+    op.on_kill()
+    assert emulator.call_counts.get("CancelJob", 0) == 0
+
+
+def test_mapped_instances_get_distinct_jobs(gcp_env, emulator):
+    names = {operator().execute(make_context(map_index=i))["job_name"] for i in range(3)}
+    assert len(names) == 3
+    assert len(emulator.jobs()) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"image_check": "maybe"}, "image_check"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"timeout": -5}, "timeout"),
+        ({"pin_image_digest": True, "image_check": "off"}, "pin_image_digest"),
+    ],
+)
+def test_static_mistakes_fail_at_parse_time(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        operator(**kwargs)
+
+
+def test_constructor_does_no_io(monkeypatch):
+    monkeypatch.setenv("BATCHSTREAM_EMULATOR_HOST", "127.0.0.1:9")  # nothing listens there
+    op = operator()
+    assert op._hook is None
