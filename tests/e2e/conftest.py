@@ -46,7 +46,7 @@ def e2e_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def emulator_address(e2e_dir):
+def e2e_emulator_address(e2e_dir):
     """``host:port`` of a ``batchstream emulator`` subprocess running the e2e scenario."""
     service, address = start_emulator(e2e_dir / "emulator.log", speed=EMULATOR_SPEED, scenario=SCENARIO)
     try:
@@ -56,12 +56,12 @@ def emulator_address(e2e_dir):
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(e2e_dir, emulator_address):
+def airflow_stack(e2e_dir, e2e_emulator_address):
     """API server, scheduler, DAG processor and triggerer, with dags/ and tests/e2e/dags/."""
     stack = AirflowStack(
         home=e2e_dir / "airflow-home",
         dag_folders=[EXAMPLE_DAGS, E2E_DAGS],
-        extra_env={"BATCHSTREAM_EMULATOR_HOST": emulator_address},
+        extra_env={"BATCHSTREAM_EMULATOR_HOST": e2e_emulator_address},
     )
     try:
         stack.start()
@@ -86,13 +86,13 @@ def api(airflow_stack):
 
 
 @pytest.fixture(scope="session")
-def batch(emulator_address):
+def batch(e2e_emulator_address):
     """The real google-cloud-batch client, pointed at the emulator (plain gRPC, no credentials)."""
     import grpc
     from google.cloud import batch_v1
     from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
 
-    channel = grpc.insecure_channel(emulator_address)
+    channel = grpc.insecure_channel(e2e_emulator_address)
     client = batch_v1.BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
     yield client
     channel.close()

@@ -46,6 +46,17 @@ SHARED_AIRFLOW_CONFIG: dict[str, str] = {
     "AIRFLOW_VAR_BATCHSTREAM_POLL_INTERVAL": "2",
 }
 
+#: The long-running Airflow processes (``airflow <args>``); docker-compose.yaml runs the same ones.
+AIRFLOW_COMMANDS: dict[str, list[str]] = {
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer"],
+}
+
+#: ``batchstream <args>`` serving the emulator; the harness adds the address, speed and scenario.
+EMULATOR_COMMAND: list[str] = ["emulator"]
+
 #: How long one API call may take; SQLite behind four busy processes is slow at times.
 HTTP_TIMEOUT = 30.0
 
@@ -156,7 +167,7 @@ def start_emulator(log_path: Path, *, speed: float, scenario: Path | None, timeo
 
     The emulator prints one line naming the address it serves; we read it from the log file.
     """
-    argv = [str(VENV_BIN / "batchstream"), "emulator", "--host", "127.0.0.1", "--port", "0"]
+    argv = [str(VENV_BIN / "batchstream"), *EMULATOR_COMMAND, "--host", "127.0.0.1", "--port", "0"]
     argv += ["--speed", str(speed)]
     if scenario is not None:
         argv += ["--scenario", str(scenario)]
@@ -231,15 +242,10 @@ class AirflowStack:
         migrated = self.airflow("db", "migrate")
         if migrated.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
-        airflow = str(VENV_BIN / "airflow")
-        commands = {
-            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
-            "scheduler": [airflow, "scheduler"],
-            "dag-processor": [airflow, "dag-processor"],
-            "triggerer": [airflow, "triggerer"],
-        }
-        for name, argv in commands.items():
-            service = Service(name, argv, self.home / f"{name}.log")
+        for name, args in AIRFLOW_COMMANDS.items():
+            if name == "api-server":
+                args = [*args, "--host", "127.0.0.1", "--port", str(self.api_port)]
+            service = Service(name, [str(VENV_BIN / "airflow"), *args], self.home / f"{name}.log")
             service.start(self.env, self.home)
             self.services.append(service)
 
