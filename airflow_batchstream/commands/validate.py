@@ -1,13 +1,120 @@
-"""`batchstream validate`: placeholder until its issue lands."""
+"""`batchstream validate FILE --location REGION`: check a Batch job config, report every problem.
+
+Exit codes: 0 no errors (warnings are printed), 1 errors found, 2 unreadable file or bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.spec.problems import Problem, errors, warnings
+
+LEVELS = ("error", "warning", "off")
+
+
+class DocumentError(Exception):
+    """The file could not be read or parsed as JSON or YAML."""
+
+
+def load_document(source: str) -> Any:
+    """Read a JSON or YAML document from a path, or from stdin when ``source`` is ``-``.
+
+    ``.json`` files are parsed as JSON (exact error positions); anything else as YAML, which also
+    reads JSON.
+
+    :param source: file path or ``-``.
+    :raises DocumentError: unreadable or unparsable input, with the reason.
+    """
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"cannot read {source}: {exc}") from exc
+    if source.endswith(".json"):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise DocumentError(f"{source} is not valid JSON: {exc}") from exc
+    import yaml  # only the CLI needs it; keep `spec` free of it
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{source} is not valid YAML or JSON: {exc}") from exc
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for the [INFER] policy levels, shared by ``validate`` and ``render``."""
+    group = parser.add_argument_group("policy (rules no Google document states outright)")
+    group.add_argument("--gcr-hosts", choices=LEVELS, help="level for *.gcr.io images (default: warning)")
+    group.add_argument(
+        "--unknown-region",
+        choices=LEVELS,
+        help="level for locations outside the known list (default: warning)",
+    )
+    group.add_argument(
+        "--out-of-region-locations",
+        choices=LEVELS,
+        help="level for allowedLocations outside the job's region (default: error)",
+    )
+    group.add_argument(
+        "--label-charset", choices=("unicode", "ascii"), help="label characters allowed (default: unicode)"
+    )
+
+
+def policy_from_args(args: argparse.Namespace) -> ValidationPolicy:
+    chosen = {
+        name: getattr(args, name)
+        for name in ("gcr_hosts", "unknown_region", "out_of_region_locations", "label_charset")
+        if getattr(args, name, None) is not None
+    }
+    return replace(DEFAULT_POLICY, **chosen)
+
+
+def report(problems: list[Problem], output_format: str, stream: Any, subject: str) -> None:
+    """Print problems as text (one per line plus its fix, then a summary) or as one JSON object."""
+    n_errors, n_warnings = len(errors(problems)), len(warnings(problems))
+    if output_format == "json":
+        document = {
+            "subject": subject,
+            "valid": n_errors == 0,
+            "errors": n_errors,
+            "warnings": n_warnings,
+            "problems": [problem.to_dict() for problem in problems],
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False), file=stream)
+        return
+    for problem in problems:
+        print(problem.format(), file=stream)
+    verdict = "valid" if n_errors == 0 else "invalid"
+    print(f"{subject}: {verdict}: {n_errors} error(s), {n_warnings} warning(s)", file=stream)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "file", metavar="FILE", help="job config, JSON or YAML (as gcloud batch --config); - for stdin"
+    )
+    parser.add_argument("--location", required=True, help="the job's region, e.g. us-central1")
+    parser.add_argument("--job-id", help="also check the job id")
+    parser.add_argument("--format", choices=("text", "json"), default="text", dest="output_format")
+    add_policy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("batchstream validate is not implemented yet")
+    from airflow_batchstream.spec.validate import validate_job, validate_job_id
+
+    try:
+        job = load_document(args.file)
+    except DocumentError as exc:
+        print(f"batchstream validate: {exc}", file=sys.stderr)
+        return 2
+    problems = validate_job(job, args.location, policy_from_args(args))
+    if args.job_id is not None:
+        problems = validate_job_id(args.job_id) + problems
+    report(problems, args.output_format, sys.stdout, args.file)
+    return 1 if errors(problems) else 0

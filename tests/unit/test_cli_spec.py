@@ -1,0 +1,182 @@
+"""`batchstream validate` and `batchstream render`, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_batchstream.cli import main
+
+DATA = Path(__file__).parent / "data"
+SEED_JSON = DATA / "seed_job.json"
+SEED_YAML = DATA / "seed_job.yaml"
+IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
+
+
+def _bad_job(tmp_path: Path) -> Path:
+    job = json.loads(SEED_JSON.read_text())
+    container = job["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+    container["options"] = "--privileged"
+    job["labels"] = {"goog-team": "x"}
+    job["name"] = "projects/p/locations/us-central1/jobs/j"  # a warning
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(job))
+    return path
+
+
+@pytest.mark.parametrize("path", [SEED_JSON, SEED_YAML], ids=["json", "yaml"])
+def test_validate_seed_is_clean(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"{path}: valid: 0 error(s), 0 warning(s)"
+
+
+def test_validate_reports_every_problem_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _bad_job(tmp_path)
+    assert main(["validate", str(path), "--location", "us-central1"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        'taskGroups[0].taskSpec.runnables[0].container.options: options="--privileged" is not supported '
+        "with image streaming; Batch ignores it silently [IS-3]"
+    ) in lines
+    assert any(line.startswith('labels["goog-team"]: ') and line.endswith("[L-3]") for line in lines)
+    assert any(line.startswith("name: warning: ") and line.endswith("[J-OUTPUT]") for line in lines)
+    assert sum(line.startswith("    fix: ") for line in lines) == 3
+    assert lines[-1] == f"{path}: invalid: 2 error(s), 1 warning(s)"
+
+
+def test_validate_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _bad_job(tmp_path)
+    assert main(["validate", str(path), "--location", "us-central1", "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["errors"], report["warnings"], report["valid"]) == (2, 1, False)
+    assert {p["rule"] for p in report["problems"]} == {"IS-3", "L-3", "J-OUTPUT"}
+    assert set(report["problems"][0]) == {"path", "rule", "message", "fix", "severity"}
+
+
+def test_validate_warnings_only_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(SEED_YAML.read_text().replace(IMAGE, "gcr.io/example-project/etl:1.0"))
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    assert "[IS-1b]" in capsys.readouterr().out
+    assert main(["validate", str(path), "--location", "us-central1", "--gcr-hosts", "error"]) == 1
+
+
+def test_validate_job_id_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(SEED_JSON), "--location", "us-central1", "--job-id", "Bad_Id"]) == 1
+    assert "[J-ID]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("broken.json", '{"taskGroups": ['), ("broken.yaml", "taskGroups: [\n  - {")],
+)
+def test_validate_unparsable_file_exits_2(
+    tmp_path: Path, name: str, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    assert main(["validate", str(path), "--location", "us-central1"]) == 2
+    assert "batchstream validate:" in capsys.readouterr().err
+
+
+def test_validate_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.json"), "--location", "us-central1"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_validate_without_location_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", str(SEED_JSON)])
+    assert exited.value.code == 2
+
+
+def test_render_prints_a_valid_job(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "render", "--image", IMAGE, "--location", "us-central1",
+        "--command=--date", "--command", "2024-01-01",
+        "--entrypoint", "/app/run", "--env", "MODE=fast=1", "--task-count", "4", "--parallelism", "2",
+        "--machine-type", "e2-standard-4", "--spot", "--max-retries", "2", "--retry-exit-code", "75",
+        "--label", "team=data", "--gcs-volume", "bucket/in:/mnt/in", "--max-run-duration", "3600",
+        "--overrides", '{"priority": 10}',
+    ]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    job = json.loads(captured.out)
+    assert captured.err == ""
+    container = job["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+    assert container["commands"] == ["--date", "2024-01-01"]
+    assert container["enableImageStreaming"] is True
+    spec = job["taskGroups"][0]["taskSpec"]
+    assert spec["environment"] == {"variables": {"MODE": "fast=1"}}
+    assert spec["volumes"] == [{"gcs": {"remotePath": "bucket/in"}, "mountPath": "/mnt/in"}]
+    assert spec["maxRunDuration"] == "3600s"
+    assert 75 in spec["lifecyclePolicies"][0]["actionCondition"]["exitCodes"]
+    assert job["allocationPolicy"]["instances"][0]["policy"]["provisioningModel"] == "SPOT"
+    assert (job["labels"], job["priority"]) == ({"team": "data"}, 10)
+
+
+def test_render_reports_problems_on_stderr_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    image = "us-east1-docker.pkg.dev/example-project/pipelines/etl:1.0"
+    assert main(["render", "--image", image, "--location", "us-central1"]) == 1
+    captured = capsys.readouterr()
+    assert (
+        json.loads(captured.out)["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]["imageUri"]
+        == image
+    )
+    assert "[IS-2]" in captured.err and "1 error(s)" in captured.err
+
+
+@pytest.mark.parametrize("bad", [["--env", "NOVALUE"], ["--task-count", "many"], ["--overrides", "[1]"]])
+def test_render_bad_arguments_exit_2(bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["render", "--image", IMAGE, "--location", "us-central1", *bad])
+    assert exited.value.code == 2
+
+
+def test_commands_run_as_a_real_process(tmp_path: Path) -> None:
+    rendered = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow_batchstream.cli",
+            "render",
+            "--image",
+            IMAGE,
+            "--location",
+            "us-central1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    job_file = tmp_path / "job.json"
+    job_file.write_text(rendered.stdout)
+    validated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow_batchstream.cli",
+            "validate",
+            str(job_file),
+            "--location",
+            "us-central1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stdout
+    piped = subprocess.run(
+        [sys.executable, "-m", "airflow_batchstream.cli", "validate", "-", "--location", "us-east1"],
+        input=rendered.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert piped.returncode == 1 and "[IS-2]" in piped.stdout
