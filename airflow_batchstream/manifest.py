@@ -102,6 +102,8 @@ TAG_TTL_SECONDS = 60.0
 DEFAULT_TOKEN_SECONDS = 60
 _TOKEN_MARGIN_SECONDS = 10
 _MAX_REDIRECTS = 5
+#: Largest manifest, config or token answer read (distribution caps manifests at 4 MiB).
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _MAX_CACHED_DOCUMENTS = 512
 _CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _READ_PERMISSION = "artifactregistry.repositories.downloadArtifacts (roles/artifactregistry.reader)"
@@ -622,9 +624,10 @@ class RegistryClient:
         """Who we authenticate as, for messages; never a secret."""
         creds = self.credentials
         email = getattr(creds, "service_account_email", None) or getattr(creds, "signer_email", None)
+        source = "application default credentials" if self.credentials_key == 0 else "the given credentials"
         if isinstance(email, str) and email and email != "default":
-            return f"service account {email}"
-        return "application default credentials" if creds is None else "the given credentials"
+            return f"service account {email} ({source})"
+        return source
 
     def _google_access_token(self) -> str:
         from google.auth import exceptions as auth_exceptions  # lazily: parse time is sacred
@@ -675,16 +678,20 @@ class RegistryClient:
             if authorization and _origin(url) == origin:
                 sent["Authorization"] = authorization
             try:
-                response = self.session.get(url, headers=sent, timeout=self.timeout, allow_redirects=False)
+                response = self.session.get(
+                    url, headers=sent, timeout=self.timeout, allow_redirects=False, stream=True
+                )
+                if response.is_redirect:
+                    response.close()
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                body = _read_capped(response, url)
             except requests.RequestException as exc:
                 raise ImageUnreadable(
                     f"network failure reading {_redact(url)}: {type(exc).__name__}: {_short(exc)}. "
                     f"{_NOT_SUBMITTED}"
                 ) from None
-            if response.status_code in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                url = urljoin(url, response.headers["Location"])
-                continue
-            return _Response(response.status_code, response.headers, response.content)
+            return _Response(response.status_code, response.headers, body)
         raise ImageUnreadable(f"too many redirects reading {_redact(url)}. {_NOT_SUBMITTED}")
 
     def _forget_token(self) -> None:
@@ -765,7 +772,9 @@ class RegistryClient:
                 headers={"Authorization": authorization},
                 timeout=self.timeout,
                 allow_redirects=False,
+                stream=True,
             )
+            body = _read_capped(response, realm)
         except requests.RequestException as exc:
             raise ImageUnreadable(
                 f"network failure reaching the registry's token service {realm}: {type(exc).__name__}: "
@@ -781,7 +790,25 @@ class RegistryClient:
             raise ImageUnreadable(
                 f"the registry's token service {realm} answered HTTP {response.status_code}. {_NOT_SUBMITTED}"
             )
-        return _Response(response.status_code, response.headers, response.content)
+        return _Response(response.status_code, response.headers, body)
+
+
+def _read_capped(response: Any, url: str) -> bytes:
+    """The body, refusing more than MAX_DOCUMENT_BYTES: manifests and configs are small, and a
+    registry (or whatever answers in its place) must not make the preflight swallow gigabytes."""
+    chunks, total = [], 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            total += len(chunk)
+            if total > MAX_DOCUMENT_BYTES:
+                raise ImageUnreadable(
+                    f"{_redact(url)} answered more than {MAX_DOCUMENT_BYTES} bytes; a manifest or image "
+                    f"config is never that large. {_NOT_SUBMITTED}"
+                )
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 def _parse_token_response(response: _Response, realm: str) -> tuple[str, int]:

@@ -568,3 +568,77 @@ class ScriptedRegistry:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# --- an OAuth 2.0 token endpoint for service-account JSON keys (what oauth2.googleapis.com does) --------
+
+
+@dataclass
+class OAuthTokenEndpoint:
+    """Answers google-auth's JWT-bearer grant with ``access_token``; records each assertion's issuer.
+
+    Lets application default credentials run for real: a service-account key file whose
+    ``token_uri`` is this endpoint, named by ``GOOGLE_APPLICATION_CREDENTIALS``.
+    """
+
+    access_token: str
+    grants: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+
+    def start(self) -> OAuthTokenEndpoint:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import jwt
+
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+                claims = jwt.decode(form["assertion"][0], options={"verify_signature": False})
+                endpoint.grants.append(claims["iss"])
+                payload = json.dumps(
+                    {"access_token": endpoint.access_token, "expires_in": 3600, "token_type": "Bearer"}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def write_key_file(self, path: Path, email: str) -> Path:
+        """A service-account JSON key (fresh RSA key) whose token_uri is this endpoint."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        info = {
+            "type": "service_account",
+            "project_id": email.split("@")[1].split(".")[0],
+            "private_key_id": "test-key",
+            "private_key": pem,
+            "client_email": email,
+            "client_id": "1",
+            "token_uri": self.url,
+        }
+        path.write_text(json.dumps(info))
+        return path

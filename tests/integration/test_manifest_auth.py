@@ -232,3 +232,31 @@ def test_cached_token_without_access_is_replaced_after_a_grant(token_registry, t
 
     assert result.ok
     assert len(token_server.requests) == before + 1
+
+
+@pytest.mark.parametrize(("access_token", "ok"), [(GOOD_PASSWORD, True), (WRONG_PASSWORD, False)])
+def test_application_default_credentials_end_to_end(
+    token_registry, pushed_private, monkeypatch, tmp_path, caplog, access_token, ok
+):
+    """ADC from a service-account key file: JWT grant at its token_uri, then the registry flow."""
+    from tests.integration.registry_tools import OAuthTokenEndpoint
+
+    caplog.set_level(logging.DEBUG)
+    email = "batch-runner@secure-project.iam.gserviceaccount.com"
+    oauth = OAuthTokenEndpoint(access_token).start()
+    try:
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", str(oauth.write_key_file(tmp_path / "k.json", email))
+        )
+        if ok:
+            result = preflight_image(uri(), registry_url=token_registry.url)
+            assert result.ok and result.digest == pushed_private
+        else:
+            with pytest.raises(ImageUnreadable) as caught:
+                preflight_image(uri(), registry_url=token_registry.url)
+            assert f"service account {email} (application default credentials)" in str(caught.value)
+            assert access_token not in str(caught.value)
+    finally:
+        oauth.stop()
+    assert oauth.grants == [email]  # fetched once, only because the registry challenged
+    assert access_token not in caplog.text

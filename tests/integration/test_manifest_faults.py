@@ -120,3 +120,13 @@ def test_not_json(scripted):
 
     assert [p.rule for p in result.problems] == ["REG-3"]
     assert "text/html" in result.problems[0].message
+
+
+def test_oversized_answer_is_refused(scripted, monkeypatch):
+    import airflow_batchstream.manifest as manifest
+
+    monkeypatch.setattr(manifest, "MAX_DOCUMENT_BYTES", len(MANIFEST) - 1)
+    serve_image(scripted)
+
+    with pytest.raises(ImageUnreadable, match=r"answered more than \d+ bytes.*No Batch job was submitted"):
+        preflight_image(f"{URI}:1.0", registry_url=scripted.url)
