@@ -104,6 +104,7 @@ class BatchEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
         self._address: str | None = None
+        self._grace = 0.5
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -129,10 +130,10 @@ class BatchEmulator:
         """Stop serving (in-flight calls get ``grace`` seconds) and wait for the server thread."""
         if self._thread is None:
             return
+        self._grace = grace
         self._loop.call_soon_threadsafe(self._stop_requested.set)
         self._thread.join()
         self._thread = None
-        self._grace = grace
         self._address = None
 
     def __enter__(self) -> BatchEmulator:
@@ -176,7 +177,7 @@ class BatchEmulator:
         await server.start()
         ready.set()
         await self._stop_requested.wait()
-        await server.stop(getattr(self, "_grace", 0.5))
+        await server.stop(self._grace)
 
     def _generic_handlers(self) -> list[grpc.GenericRpcHandler]:
         by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
