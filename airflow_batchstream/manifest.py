@@ -541,19 +541,21 @@ class _Cache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.documents: OrderedDict[tuple[str, str, str], tuple[str, bytes]] = OrderedDict()
+        # (base URL, repository, digest, identity) -> (content type, body, credentials held so
+        # the id() in the key cannot be reused by another object while the entry lives)
+        self.documents: OrderedDict[tuple[str, str, str, int], tuple[str, bytes, Any]] = OrderedDict()
         self.tags: dict[tuple[str, str, str, int], tuple[str, float, Any]] = {}
         self.tokens: dict[tuple[str, str, str, int], _Token] = {}
         self.challenges: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
 
-    def document(self, key: tuple[str, str, str]) -> tuple[str, bytes] | None:
+    def document(self, key: tuple[str, str, str, int]) -> tuple[str, bytes, Any] | None:
         with self.lock:
             if key in self.documents:
                 self.documents.move_to_end(key)
                 return self.documents[key]
             return None
 
-    def store_document(self, key: tuple[str, str, str], value: tuple[str, bytes]) -> None:
+    def store_document(self, key: tuple[str, str, str, int], value: tuple[str, bytes, Any]) -> None:
         with self.lock:
             self.documents[key] = value
             self.documents.move_to_end(key)
@@ -859,8 +861,10 @@ class _Reader:
         self.client = client
         self.image = image
 
-    def _doc_key(self, digest: str) -> tuple[str, str, str]:
-        return (self.client.base_url, self.client.name, digest)
+    def _doc_key(self, digest: str) -> tuple[str, str, str, int]:
+        # Per identity as well: content is immutable, but a cached read by one identity must not
+        # let another skip the registry's permission check.
+        return (self.client.base_url, self.client.name, digest, self.client.credentials_key)
 
     def manifest(self, reference: str) -> tuple[str, str, bytes, bool]:
         """``(digest, content_type, body, digest_verified)`` for a tag or digest reference."""
@@ -881,7 +885,7 @@ class _Reader:
         header_digest = response.headers.get("Docker-Content-Digest")
         if not is_digest and header_digest and header_digest != actual:
             return header_digest, content_type, body, False
-        _CACHE.store_document(self._doc_key(actual), (content_type, body))
+        _CACHE.store_document(self._doc_key(actual), (content_type, body, self.client.credentials))
         if not is_digest:
             expires = time.monotonic() + TAG_TTL_SECONDS
             _CACHE.prune()
@@ -910,7 +914,7 @@ class _Reader:
         algorithm = digest.split(":", 1)[0]
         if digest_of(response.body, algorithm) != digest:
             return None
-        _CACHE.store_document(self._doc_key(digest), ("", response.body))
+        _CACHE.store_document(self._doc_key(digest), ("", response.body, self.client.credentials))
         return response.body
 
     def _raise_for_status(self, response: _Response, what: str) -> None:

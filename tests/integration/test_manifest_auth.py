@@ -260,3 +260,17 @@ def test_application_default_credentials_end_to_end(
         oauth.stop()
     assert oauth.grants == [email]  # fetched once, only because the registry challenged
     assert access_token not in caplog.text
+
+
+def test_cached_reads_do_not_vouch_for_another_identity(token_registry, pushed_private):
+    good = preflight_image(
+        uri(), registry_url=token_registry.url, credentials=user_credentials(GOOD_PASSWORD)
+    )
+
+    for reference in ("1.0", good.digest):
+        with pytest.raises(ImageUnreadable, match="refused the given credentials"):
+            preflight_image(
+                uri(reference=reference),
+                registry_url=token_registry.url,
+                credentials=user_credentials(WRONG_PASSWORD),
+            )
