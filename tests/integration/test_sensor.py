@@ -1,0 +1,103 @@
+"""BatchStreamJobSensor against the emulator: poke, reschedule-style single pokes, deferrable."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+from airflow_batchstream.exceptions import SensedJobFailed
+from airflow_batchstream.sensors import BatchStreamJobSensor
+from tests.fixtures.airflow import LOCATION, PROJECT, make_context, run_deferred
+
+MODES = ["poke", "deferrable"]
+
+
+def submit(batch_client, command: str = "app") -> str:
+    """A job submitted elsewhere (not by our operator)."""
+    from google.cloud.batch_v1 import Job
+
+    job = Job.from_json(
+        '{"taskGroups": [{"taskSpec": {"runnables": [{"container": {"imageUri": '
+        '"us-central1-docker.pkg.dev/p/r/i:1", "commands": ["' + command + '"]}}]}}]}'
+    )
+    created = batch_client.create_job(
+        parent=f"projects/{PROJECT}/locations/{LOCATION}", job_id=f"external-{command}", job=job
+    )
+    return created.name
+
+
+def sensor(job_name: str, **overrides) -> BatchStreamJobSensor:
+    args = {"task_id": "wait", "job_name": job_name, "poll_interval": 0.1, "timeout": 30}
+    args.update(overrides)
+    return BatchStreamJobSensor(**args)
+
+
+def run(op: BatchStreamJobSensor, mode: str):
+    context = make_context(task_id="wait")
+    if mode == "deferrable":
+        op.deferrable = True
+        return run_deferred(op, context)
+    return op.execute(context)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_success_returns_summary(gcp_env, emulator, batch_client, mode):
+    name = submit(batch_client)
+    summary = run(sensor(name), mode)
+    assert summary["job_name"] == name
+    assert summary["state"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_job_raises_diagnosis(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "bad"}, "exit_codes": {"0": 50001}}]})
+    name = submit(batch_client, "bad")
+    with pytest.raises(SensedJobFailed) as failure:
+        run(sensor(name), mode)
+    assert "exit code 50001" in str(failure.value)
+    assert "preempted" in str(failure.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_soft_fail_skips_a_failed_job(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "bad"}, "exit_codes": {"0": 2}}]})
+    name = submit(batch_client, "bad")
+    with pytest.raises(AirflowSkipException):
+        run(sensor(name, soft_fail=True), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cancelled_job_fails(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = submit(batch_client)
+    batch_client.cancel_job(name=name)
+    with pytest.raises(SensedJobFailed, match="CANCELLED"):
+        run(sensor(name), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_missing_job_fails(gcp_env, emulator, mode):
+    name = f"projects/{PROJECT}/locations/{LOCATION}/jobs/never-made"
+    with pytest.raises(SensedJobFailed, match="not found"):
+        run(sensor(name), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = submit(batch_client)
+    with pytest.raises(AirflowSensorTimeout):
+        run(sensor(name, timeout=0.5), mode)
+    # The sensor did not start the job: it must not cancel it.
+    assert emulator.call_counts.get("CancelJob", 0) == 0
+
+
+def test_poke_is_false_while_running(gcp_env, emulator, batch_client):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = submit(batch_client)
+    context = make_context(task_id="wait")
+    result = sensor(name).poke(context)
+    assert not result.is_done
+    assert (
+        context["ti"].xcoms["batchstream_job_link"].endswith(f"jobs/external-app/details?project={PROJECT}")
+    )
