@@ -37,6 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time compression: phases last 1/FACTOR of their length (default: %(default)s)",
     )
     parser.add_argument("--scenario", metavar="FILE", help="YAML or JSON scenario deciding the jobs' fates")
+    parser.add_argument(
+        "--read-quota",
+        type=int,
+        metavar="N",
+        help="refuse reads beyond N per minute per region with RESOURCE_EXHAUSTED (Batch: 15000)",
+    )
+    parser.add_argument(
+        "--mutation-quota",
+        type=int,
+        metavar="N",
+        help="refuse creates/cancels/deletes beyond N per minute per region (Batch: 6000)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each RPC")
 
 
@@ -61,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     emulator = BatchEmulator(speed=args.speed, scenario=scenario)
+    emulator.set_quota(args.read_quota, args.mutation_quota)
     try:
         address = emulator.start(args.host, args.port)
     except RuntimeError as error:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -114,4 +115,59 @@ class FaultInjector:
                 return Fault(self._random.choice(self.codes))
             if roll < self.fraction + self.lost_fraction:
                 return Fault(grpc.StatusCode.UNAVAILABLE, lost=True)
+            return None
+
+
+#: Which RPCs count against which Batch quota (reference section 1, J-RATE).
+READ_RPCS = frozenset({"GetJob", "ListJobs", "GetTask", "ListTasks"})
+MUTATION_RPCS = frozenset({"CreateJob", "DeleteJob", "CancelJob"})
+QUOTA_METRICS = {"read": "Read requests", "mutation": "Mutation requests"}
+
+
+class QuotaLimiter:
+    """Batch's per-region request quotas (15,000 reads and 6,000 mutations a minute), off by default.
+
+    A sliding window per ``(project, location, kind)``; refused calls do not consume quota, as with
+    Google's quota system. ``window`` is the length of a "minute" in seconds, so tests can shrink it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._calls: dict[tuple[str, str, str], deque[float]] = {}
+        self.configure()
+
+    def configure(
+        self,
+        reads_per_minute: int | None = None,
+        mutations_per_minute: int | None = None,
+        window: float = 60.0,
+    ) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        with self._lock:
+            self.limits = {"read": reads_per_minute, "mutation": mutations_per_minute}
+            self.window = window
+            self._calls.clear()
+
+    def admit(self, rpc: str, target: str) -> str | None:
+        """None if the call may proceed (and it is counted), else the refusal message."""
+        kind = "read" if rpc in READ_RPCS else "mutation" if rpc in MUTATION_RPCS else None
+        limit = self.limits.get(kind) if kind else None
+        if limit is None:
+            return None
+        parts = target.split("/")
+        region = (parts[1], parts[3]) if len(parts) > 3 and parts[0] == "projects" else ("-", "-")
+        now = self._clock()
+        with self._lock:
+            calls = self._calls.setdefault((*region, kind), deque())
+            while calls and calls[0] <= now - self.window:
+                calls.popleft()
+            if len(calls) >= limit:
+                return (
+                    f"Quota exceeded for quota metric '{QUOTA_METRICS[kind]}' and limit "
+                    f"'{QUOTA_METRICS[kind]} per minute per region' of service 'batch.googleapis.com' "
+                    f"for consumer 'project:{region[0]}' in region {region[1]}."
+                )
+            calls.append(now)
             return None

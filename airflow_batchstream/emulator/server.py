@@ -23,7 +23,7 @@ from google.cloud.batch_v1 import types as batch
 from google.longrunning import operations_pb2
 from google.protobuf.message import DecodeError
 
-from airflow_batchstream.emulator.faults import FaultInjector
+from airflow_batchstream.emulator.faults import FaultInjector, QuotaLimiter
 from airflow_batchstream.emulator.scenario import Scenario
 from airflow_batchstream.emulator.store import EmulatorError, Store
 
@@ -98,6 +98,7 @@ class BatchEmulator:
         self._initial_scenario = Scenario.coerce(scenario)
         self._store = Store(speed=speed, scenario=self._initial_scenario, clock=clock)
         self._faults = FaultInjector()
+        self._quota = QuotaLimiter()
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -209,6 +210,9 @@ class BatchEmulator:
                 delay = self._faults.delay(name)
                 if delay:
                     await asyncio.sleep(delay)
+                refusal = self._quota.admit(name, target)
+                if refusal is not None:
+                    raise EmulatorError(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
                 fault = self._faults.draw(name)
                 if fault is not None and not fault.lost:
                     raise EmulatorError(fault.code, fault.message)
@@ -290,7 +294,20 @@ class BatchEmulator:
         self._faults.queue(rpc, "UNAVAILABLE", count, lost=True)
 
     def clear_faults(self) -> None:
+        """Turn off random and queued faults, latency and quotas."""
         self._faults.clear()
+        self._quota.configure()
+
+    def set_quota(
+        self,
+        reads_per_minute: int | None = None,
+        mutations_per_minute: int | None = None,
+        window: float = 60.0,
+    ) -> None:
+        """Enforce Batch's per-region quotas (Batch: 15,000 reads, 6,000 mutations a minute):
+        calls beyond them get RESOURCE_EXHAUSTED. ``None`` lifts a quota; ``window`` is the
+        "minute" in seconds (shrink it in tests)."""
+        self._quota.configure(reads_per_minute, mutations_per_minute, window)
 
     @staticmethod
     def _check_rpc(rpc: str) -> None:

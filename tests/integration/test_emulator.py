@@ -462,3 +462,28 @@ def test_unknown_rpc_names_are_refused(emulator):
         emulator.set_faults(fraction=0.1, rpcs=("GetJobs",))
     with pytest.raises(ValueError):
         emulator.inject_fault("Create")
+
+
+def test_read_quota_refuses_with_resource_exhausted_per_region(emulator, batch_client):
+    created = batch_client.create_job(parent=PARENT, job_id="quota-reads", job=make_job())
+    emulator.set_quota(reads_per_minute=3, window=60)
+
+    for _ in range(3):
+        batch_client.get_job(name=created.name)
+    with pytest.raises(exceptions.ResourceExhausted, match="Read requests per minute per region"):
+        batch_client.get_job(name=created.name)
+    # Another region has its own quota, and mutations are not reads.
+    elsewhere = "projects/emu-project/locations/europe-west1"
+    assert list(batch_client.list_jobs(parent=elsewhere)) == []
+    batch_client.create_job(parent=PARENT, job_id="quota-write", job=make_job())
+
+
+def test_quota_window_slides(emulator, batch_client):
+    emulator.set_quota(mutations_per_minute=1, window=0.5)
+    batch_client.create_job(parent=PARENT, job_id="first", job=make_job())
+    with pytest.raises(exceptions.ResourceExhausted, match="Mutation requests"):
+        batch_client.create_job(parent=PARENT, job_id="second", job=make_job())
+
+    time.sleep(0.6)
+    batch_client.create_job(parent=PARENT, job_id="second", job=make_job())
+    assert {j.name.rsplit("/", 1)[1] for j in emulator.jobs()} == {"first", "second"}

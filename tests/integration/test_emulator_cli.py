@@ -112,3 +112,18 @@ def test_client_helper_needs_an_address(monkeypatch):
 
 def test_emulator_env_fixture_sets_the_variable(emulator_env):
     assert os.environ[EMULATOR_HOST_ENV] == emulator_env
+
+
+def test_cli_read_quota(cli_process):
+    process = cli_process("--port", "0", "--read-quota", "1", "--quiet")
+    client = sync_client(ready_address(process))
+
+    with pytest.raises(exceptions.NotFound):
+        client.get_job(name=f"{PARENT}/jobs/a")
+    with pytest.raises(exceptions.ResourceExhausted):
+        client.get_job(name=f"{PARENT}/jobs/a")
+    client.transport.close()
+    process.terminate()
+
+    assert process.wait(15) == 0
+    assert "GetJob" not in process.stderr.read()  # --quiet
