@@ -298,9 +298,7 @@ class Timeline:
 
     def _build_counts(self) -> None:
         # One snapshot of the task counts per distinct change time, so counts_at() is a bisect.
-        moves = sorted(
-            ((c.time, c.old, c.new) for changes in self.task_changes for c in changes), key=lambda m: m[0]
-        )
+        moves = [(c.time, c.old, c.new) for changes in self.task_changes for c in changes]
         moves += [(c.time, None, None) for c in self.job_changes]
         moves.sort(key=lambda m: m[0])
         counts = dict.fromkeys(TASK_STATES, 0)
