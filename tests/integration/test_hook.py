@@ -1,0 +1,157 @@
+"""BatchStreamHook with the real google-cloud-batch clients against the emulator over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from google.api_core import exceptions as api_exceptions
+
+from airflow_batchstream import hooks
+from airflow_batchstream.hooks import BatchStreamHook, RetryPolicy
+from airflow_batchstream.identity import request_id_for
+from tests.fixtures.airflow import LOCATION, PROJECT
+
+JOB = {
+    "taskGroups": [
+        {"taskSpec": {"runnables": [{"container": {"imageUri": "us-central1-docker.pkg.dev/p/r/i:1"}}]}}
+    ],
+    "labels": {"team": "data", "managed-by": "airflow-batchstream"},
+}
+
+
+@pytest.fixture
+def hook(gcp_env, monkeypatch):
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+    def no_credentials(self):
+        raise AssertionError("the emulator path must not look up Google credentials")
+
+    monkeypatch.setattr(GoogleBaseHook, "get_credentials", no_credentials)
+    monkeypatch.setattr(GoogleBaseHook, "get_credentials_and_project_id", no_credentials)
+    return BatchStreamHook(retry=RetryPolicy(initial=0.05, maximum=0.2, budget=10))
+
+
+def test_emulator_needs_no_connection_and_no_credentials(hook):
+    assert hook.project_id == PROJECT
+    job, created = hook.create_job(project_id=None, location=LOCATION, job_id="first", job=JOB)
+    assert created
+    assert job.name == f"projects/{PROJECT}/locations/{LOCATION}/jobs/first"
+
+
+def test_create_after_lost_response_makes_one_job(hook, emulator):
+    emulator.lose_next_response("CreateJob")
+    job, created = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="lost", job=JOB)
+    assert created
+    assert emulator.call_counts["CreateJob"] == 2
+    assert [j.name for j in emulator.jobs()] == [job.name]
+
+
+def test_existing_job_is_returned_with_created_false(hook, emulator, batch_client):
+    from google.cloud.batch_v1 import Job
+
+    batch_client.create_job(
+        parent=f"projects/{PROJECT}/locations/{LOCATION}",
+        job_id="taken",
+        job=Job.from_json('{"taskGroups":[{"taskSpec":{"runnables":[{"container":{"imageUri":"x"}}]}}]}'),
+    )
+    job, created = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="taken", job=JOB)
+    assert not created
+    assert job.name.endswith("/jobs/taken")
+    assert "team" not in job.labels  # it is the other job, for the caller to judge by its labels
+    assert len(emulator.jobs()) == 1
+
+
+def test_request_ids_are_deterministic_uuids():
+    import uuid
+
+    first = request_id_for("projects/p/locations/l/jobs/j")
+    assert first == request_id_for("projects/p/locations/l/jobs/j")
+    assert uuid.UUID(first).version == 5
+    assert first != request_id_for("projects/p/locations/l/jobs/j", "cancel")
+    assert first != str(uuid.UUID(int=0))
+
+
+def test_list_jobs_filters_by_labels_client_side(hook):
+    hook.create_job(project_id=PROJECT, location=LOCATION, job_id="a", job=JOB)
+    other = {**JOB, "labels": {"team": "web"}}
+    hook.create_job(project_id=PROJECT, location=LOCATION, job_id="b", job=other)
+    found = hook.list_jobs(project_id=PROJECT, location=LOCATION, labels={"team": "data"})
+    assert [j.name.rsplit("/", 1)[1] for j in found] == ["a"]
+    assert len(hook.list_jobs(project_id=PROJECT, location=LOCATION)) == 2
+
+
+def test_get_missing_job(hook):
+    name = f"projects/{PROJECT}/locations/{LOCATION}/jobs/nope"
+    assert hook.get_job(name, missing_ok=True) is None
+    with pytest.raises(api_exceptions.NotFound):
+        hook.get_job(name)
+
+
+def test_cancel_and_delete(hook, emulator):
+    emulator.set_scenario({"rules": [{"stay_running": True}]})
+    job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="c", job=JOB)
+    assert hook.cancel_job(job.name)
+    assert hook.get_job(job.name).status.state.name in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
+    assert hook.delete_job(job.name)
+    assert not hook.cancel_job(f"projects/{PROJECT}/locations/{LOCATION}/jobs/gone")
+
+
+def test_transient_errors_are_retried(hook, emulator):
+    job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="t", job=JOB)
+    for code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"):
+        emulator.inject_fault("GetJob", code)
+    emulator.reset_counts()
+    assert hook.get_job(job.name).name == job.name
+    assert emulator.call_counts["GetJob"] == 5
+
+
+def test_permanent_errors_are_not_retried(hook, emulator):
+    job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="p", job=JOB)
+    emulator.inject_fault("GetJob", "PERMISSION_DENIED")
+    emulator.reset_counts()
+    with pytest.raises(api_exceptions.PermissionDenied):
+        hook.get_job(job.name)
+    assert emulator.call_counts["GetJob"] == 1
+
+
+def test_retry_budget_bounds_an_outage(gcp_env, emulator):
+    hook = BatchStreamHook(retry=RetryPolicy(initial=0.05, maximum=0.1, budget=0.6))
+    emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
+    started = time.monotonic()
+    with pytest.raises(api_exceptions.ServiceUnavailable):
+        hook.get_job(f"projects/{PROJECT}/locations/{LOCATION}/jobs/x")
+    assert 0.5 <= time.monotonic() - started < 3
+
+
+def test_retry_delays_are_jittered_and_capped():
+    delays = [
+        d for _, d in zip(range(12), RetryPolicy(initial=1, multiplier=2, maximum=8).delays(), strict=False)
+    ]
+    assert all(0 < d <= 8 for d in delays)
+    assert len(set(delays)) == len(delays)
+    assert max(delays[6:]) > 4  # grew towards the cap
+
+
+async def test_async_client_is_shared_per_loop_and_key(gcp_env, emulator):
+    first = await BatchStreamHook().get_async_conn()
+    second = await BatchStreamHook().get_async_conn()
+    other = await BatchStreamHook(gcp_conn_id="other").get_async_conn()
+    assert first is second
+    assert other is not first
+    assert hooks.shared_async_client_count() == 2
+
+
+def test_async_clients_are_per_event_loop(gcp_env, emulator):
+    async def client():
+        return await BatchStreamHook().get_async_conn()
+
+    assert asyncio.run(client()) is not asyncio.run(client())
+
+
+async def test_rate_limiter_spaces_calls():
+    limiter = hooks.AsyncRateLimiter(rate=50, burst=5)
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire() for _ in range(30)))
+    assert time.monotonic() - started >= (30 - 5) / 50 * 0.9
