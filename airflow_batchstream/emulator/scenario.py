@@ -21,6 +21,8 @@ job no rule matches simply succeeds after the default phases. File format (YAML 
         phases: {running: 1}
       - match: {command: "sleep infinity"}
         stay_running: true                   # RUNNING until cancelled, deleted or finish_job()
+      - match: {label: "vm=broken"}
+        fail_before_running: 50002           # attempt 0 fails in ASSIGNED: SCHEDULED -> FAILED
 
 A bare list is accepted as ``rules``. ``exit_code: N`` is short for ``exit_codes: {"*": N}``.
 Several keys in one ``match`` must all fit; an empty ``match`` fits every job.
@@ -101,10 +103,13 @@ class Rule:
     exit_codes: Mapping[int | str, int | Sequence[int]] = field(default_factory=dict)
     preempt_first_attempt: bool = False
     stay_running: bool = False
+    fail_before_running: int | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
         Phases().merged(self.phases)  # fail at load time, not at the first matching job
+        if self.fail_before_running == 0:
+            raise ValueError("fail_before_running needs a non-zero exit code (e.g. 50002)")
         object.__setattr__(self, "exit_codes", _normalize_exit_codes(self.exit_codes))
 
 
@@ -127,17 +132,21 @@ class Fate:
     exit_codes: Mapping[int | str, tuple[int, ...]] = field(default_factory=dict)
     preempt_first_attempt: bool = False
     stay_running: bool = False
+    fail_before_running: int | None = None
     rule: str | None = None
 
     def attempt(self, task_index: int, attempt: int) -> Attempt:
         """How attempt ``attempt`` of task ``task_index`` ends."""
-        if self.preempt_first_attempt and attempt == 0:
+        if attempt == 0 and self.fail_before_running is not None:
+            return Attempt(0.0, self.fail_before_running, before_running=True)
+        if attempt == 0 and self.preempt_first_attempt:
             # A preemption interrupts the work half way, as a Spot VM reclaim would.
             return Attempt(self.phases.running / 2, PREEMPTED)
         if self.stay_running:
             return Attempt(INF, 0)
         codes = self.exit_codes.get(task_index, self.exit_codes.get(ALL_TASKS, (0,)))
-        number = attempt - 1 if self.preempt_first_attempt else attempt
+        first_attempt_taken = self.fail_before_running is not None or self.preempt_first_attempt
+        number = attempt - 1 if first_attempt_taken else attempt
         return Attempt(self.phases.running, codes[min(number, len(codes) - 1)])
 
 
@@ -156,6 +165,7 @@ class Scenario:
                     exit_codes=rule.exit_codes,
                     preempt_first_attempt=rule.preempt_first_attempt,
                     stay_running=rule.stay_running,
+                    fail_before_running=rule.fail_before_running,
                     rule=rule.name or f"rule {number}",
                 )
         return Fate(phases=self.phases)
@@ -194,7 +204,16 @@ class Scenario:
         return cls.from_obj(value)
 
 
-_RULE_KEYS = {"name", "match", "phases", "exit_codes", "exit_code", "preempt_first_attempt", "stay_running"}
+_RULE_KEYS = {
+    "name",
+    "match",
+    "phases",
+    "exit_codes",
+    "exit_code",
+    "preempt_first_attempt",
+    "stay_running",
+    "fail_before_running",
+}
 
 
 def _rule_from_obj(obj: Rule | Mapping[str, Any]) -> Rule:
@@ -218,5 +237,8 @@ def _rule_from_obj(obj: Rule | Mapping[str, Any]) -> Rule:
         exit_codes=exit_codes,
         preempt_first_attempt=bool(obj.get("preempt_first_attempt", False)),
         stay_running=bool(obj.get("stay_running", False)),
+        fail_before_running=int(obj["fail_before_running"])
+        if obj.get("fail_before_running") is not None
+        else None,
         name=obj.get("name"),
     )

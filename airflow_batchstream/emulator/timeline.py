@@ -68,10 +68,13 @@ class Attempt:
     """How one attempt of one task ends: after ``running`` seconds in RUNNING, with ``exit_code``.
 
     ``running`` may be :data:`INF`: the attempt runs until something from outside ends it.
+    ``before_running``: the attempt never reaches RUNNING; it ends at the end of ASSIGNED (a VM
+    that fails to come up, e.g. exit code 50002).
     """
 
     running: float
     exit_code: int = 0
+    before_running: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,30 +173,45 @@ def _run_task(
     attempt = 0
     assigned_at = start
     while assigned_at < INF:
-        running_at = assigned_at + plan.assigned
         changes.append(_task_change(names, index, assigned_at, PENDING, ASSIGNED))
-        changes.append(_task_change(names, index, running_at, ASSIGNED, RUNNING))
-        outcome = plan.attempt(index, attempt)
-        running, code = outcome.running, outcome.exit_code
-        if plan.max_run_duration is not None and running > plan.max_run_duration:
-            running, code = plan.max_run_duration, MAX_RUNTIME_EXCEEDED
-        end = running_at + running
-        is_forced = forced is not None and end > forced[0]
-        if is_forced:
-            end, code = max(running_at, forced[0]), forced[1]
+        state, end, code, is_forced = _attempt_end(plan, names, index, attempt, assigned_at, forced, changes)
         if end == INF:
             return changes, INF
         if code == 0:
-            changes.append(_task_change(names, index, end, RUNNING, SUCCEEDED, 0))
+            changes.append(_task_change(names, index, end, state, SUCCEEDED, 0))
             return changes, end
         if not is_forced and plan.retry.should_retry(code, attempt):
-            changes.append(_task_change(names, index, end, RUNNING, PENDING, code))
+            changes.append(_task_change(names, index, end, state, PENDING, code))
             attempt += 1
             assigned_at = end
             continue
-        changes.append(_task_change(names, index, end, RUNNING, FAILED, code))
+        changes.append(_task_change(names, index, end, state, FAILED, code))
         return changes, end
     return changes, INF
+
+
+def _attempt_end(
+    plan: JobPlan,
+    names: Names,
+    index: int,
+    attempt: int,
+    assigned_at: float,
+    forced: tuple[float, int] | None,
+    changes: list[Change],
+) -> tuple[str, float, int, bool]:
+    """Play one attempt from ASSIGNED; returns (state it ends from, end time, exit code, forced?)."""
+    running_at = assigned_at + plan.assigned
+    outcome = plan.attempt(index, attempt)
+    if outcome.before_running and not (forced is not None and running_at > forced[0]):
+        return ASSIGNED, running_at, outcome.exit_code, False
+    changes.append(_task_change(names, index, running_at, ASSIGNED, RUNNING))
+    running, code = outcome.running, outcome.exit_code
+    if plan.max_run_duration is not None and running > plan.max_run_duration:
+        running, code = plan.max_run_duration, MAX_RUNTIME_EXCEEDED
+    end = running_at + running
+    if forced is not None and end > forced[0]:
+        return RUNNING, max(running_at, forced[0]), forced[1], True
+    return RUNNING, end, code, False
 
 
 def _state_of(changes: Sequence[Change], initial: str) -> str:
@@ -233,21 +251,23 @@ def build_timeline(plan: JobPlan, names: Names, interventions: Interventions | N
         ends.append(end)
 
     failures = [(c.time, i, c) for i, changes in enumerate(tasks) for c in changes if c.new == FAILED]
-    job = [
-        Change(plan.queued, QUEUED, SCHEDULED, job_event_text(QUEUED, SCHEDULED, names.job)),
-        Change(
-            first_assign + plan.assigned, SCHEDULED, RUNNING, job_event_text(SCHEDULED, RUNNING, names.job)
-        ),
-    ]
-    if failures:
-        time, index, change = min(failures, key=lambda f: (f[0], f[1]))
-        text = job_event_text(RUNNING, FAILED, names.job, (index, change.description))
-        job.append(Change(time, RUNNING, FAILED, text))
-        tasks = [_cut(changes, time) for changes in tasks]
-        _settle_tasks(tasks, names, time)
-    elif max(ends) < INF:
-        end = max(ends)
-        job.append(Change(end, RUNNING, SUCCEEDED, job_event_text(RUNNING, SUCCEEDED, names.job)))
+    failure = min(failures, key=lambda f: (f[0], f[1])) if failures else None
+    end = failure[0] if failure else max(ends)
+    first_running = min((c.time for changes in tasks for c in changes if c.new == RUNNING), default=INF)
+    job = [Change(plan.queued, QUEUED, SCHEDULED, job_event_text(QUEUED, SCHEDULED, names.job))]
+    state = SCHEDULED
+    if first_running <= end and first_running < INF:
+        job.append(Change(first_running, SCHEDULED, RUNNING, job_event_text(SCHEDULED, RUNNING, names.job)))
+        state = RUNNING
+    if failure is not None:
+        _, index, change = failure
+        job.append(
+            Change(end, state, FAILED, job_event_text(state, FAILED, names.job, (index, change.description)))
+        )
+        tasks = [_cut(changes, end) for changes in tasks]
+        _settle_tasks(tasks, names, end)
+    elif end < INF:
+        job.append(Change(end, state, SUCCEEDED, job_event_text(state, SUCCEEDED, names.job)))
 
     gone_at = INF
     if interventions.cancel_at is not None and _state_of(_cut(job, interventions.cancel_at), QUEUED) not in (

@@ -116,6 +116,21 @@ def test_preemption_without_retry_fails_with_50001(emulator, batch_client):
     )
 
 
+def test_vm_failure_before_running_fails_the_job_from_scheduled(emulator, batch_client):
+    emulator.set_scenario([{"match": {"label": "vm=lost"}, "fail_before_running": 50002}])
+
+    created = batch_client.create_job(parent=PARENT, job_id="vm-lost", job=make_job(labels={"vm": "lost"}))
+    done, seen = wait_terminal(batch_client, created.name)
+
+    assert seen[-2:] == ["SCHEDULED", "FAILED"]
+    assert "RUNNING" not in seen
+    last = done.status.status_events[-1].description
+    assert last.startswith(f"Job state is set from SCHEDULED to FAILED for job {created.name}.")
+    assert last.endswith('due to Batch no longer receives VM updates with exit code 50002."')
+    task = batch_client.get_task(name=f"{created.name}/taskGroups/group0/tasks/0")
+    assert task.status.status_events[-1].task_execution.exit_code == 50002
+
+
 def test_retry_task_policy_fails_codes_it_does_not_list(emulator, batch_client):
     emulator.set_scenario([{"exit_codes": {"*": [1, 0]}}])
     job = make_job(max_retry_count=3, lifecycle=("RETRY_TASK", (50001,)))

@@ -167,6 +167,41 @@ def test_max_run_duration_ends_the_attempt_with_50005():
     assert "task runs over the maximum runtime" in timeline.job_changes[-1].description
 
 
+def test_failure_before_running_fails_the_job_from_scheduled():
+    timeline = build_timeline(plan(lambda i, a: Attempt(0.0, 50002, before_running=True)), NAMES)
+
+    assert [(c.old, c.new) for c in timeline.job_changes] == [
+        ("QUEUED", "SCHEDULED"),
+        ("SCHEDULED", "FAILED"),
+    ]
+    assert timeline.end_time == 3  # at the end of ASSIGNED
+    task_event = timeline.task_changes[0][-1]
+    assert (task_event.old, task_event.new, task_event.exit_code) == ("ASSIGNED", "FAILED", 50002)
+    assert "due to Batch no longer receives VM updates with exit code 50002." in task_event.description
+    assert timeline.job_changes[-1].description.startswith(
+        f"Job state is set from SCHEDULED to FAILED for job {JOB}."
+    )
+    assert timeline.run_duration_at(100) == 0
+
+
+def test_failure_before_running_can_be_retried():
+    attempts = lambda i, a: Attempt(0.0, 50002, before_running=True) if a == 0 else Attempt(2.0, 0)  # noqa: E731
+    timeline = build_timeline(plan(attempts, retry=RetryRule(max_retry_count=1)), NAMES)
+
+    assert [c.new for c in timeline.task_changes[0]] == [
+        "ASSIGNED",
+        "PENDING",
+        "ASSIGNED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    assert [(c.new, c.time) for c in timeline.job_changes] == [
+        ("SCHEDULED", 1),
+        ("RUNNING", 4),
+        ("SUCCEEDED", 6),
+    ]
+
+
 def test_stay_running_never_ends_until_forced():
     forever = plan(lambda i, a: Attempt(math.inf, 0))
     timeline = build_timeline(forever, NAMES)
@@ -270,6 +305,14 @@ def test_preempt_first_attempt_then_apply_exit_codes():
     assert fate.attempt(0, 1) == Attempt(5.0, 2)
 
 
+def test_fail_before_running_takes_the_first_attempt():
+    fate = Scenario.from_obj([{"fail_before_running": 50002, "exit_codes": {"*": [3, 0]}}]).fate_for(FACTS)
+
+    assert fate.attempt(0, 0) == Attempt(0.0, 50002, before_running=True)
+    assert fate.attempt(0, 1) == Attempt(5.0, 3)
+    assert fate.attempt(0, 2) == Attempt(5.0, 0)
+
+
 def test_rule_phases_override_defaults():
     fate = Scenario.from_obj({"phases": {"queued": 7}, "rules": [{"phases": {"running": 1}}]}).fate_for(FACTS)
 
@@ -287,6 +330,7 @@ def test_rule_phases_override_defaults():
         {"rules": [{"exit_codes": {"0": []}}]},
         {"rule": []},
         {"rules": ["not a mapping"]},
+        {"rules": [{"fail_before_running": 0}]},
     ],
 )
 def test_bad_scenarios_are_rejected_when_loaded(bad):
