@@ -73,10 +73,16 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from airflow_batchstream.spec import schema
-from airflow_batchstream.spec.images import location_contains, parse_image, region_of_allowed_location
+from airflow_batchstream.spec.images import (
+    ImageRef,
+    location_contains,
+    parse_image,
+    region_of_allowed_location,
+)
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, Severity
 
@@ -89,6 +95,7 @@ DURATION_RE = re.compile(r"^(?P<seconds>[0-9]+)(\.[0-9]{1,9})?s$")
 TIMESTAMP_RE = re.compile(
     r"^(?P<base>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INT_STRING_RE = re.compile(r"^-?[0-9]+$")
 SECRET_RE = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
@@ -216,9 +223,38 @@ def validate_job_id(job_id: object) -> list[Problem]:
 
 @dataclass(frozen=True)
 class _Context:
+    """What every rule sees; the walks over the job are done once and shared by the rules."""
+
     job: dict
     region: str | None
     policy: ValidationPolicy
+
+    @cached_property
+    def task_groups(self) -> tuple[tuple[str, dict], ...]:
+        return tuple(_task_groups(self.job))
+
+    @cached_property
+    def task_specs(self) -> tuple[tuple[str, dict, dict], ...]:
+        return tuple(_task_specs(self.task_groups))
+
+    @cached_property
+    def runnables(self) -> tuple[tuple[str, dict], ...]:
+        return tuple(_runnables(self.task_specs))
+
+    @cached_property
+    def containers(self) -> tuple[tuple[str, dict], ...]:
+        return tuple(_containers(self.runnables))
+
+    @cached_property
+    def _images(self) -> dict[tuple[str, str], tuple[ImageRef | None, list[Problem]]]:
+        return {}
+
+    def image(self, uri: str, path: str) -> tuple[ImageRef | None, list[Problem]]:
+        """``parse_image`` once per (uri, path): IS-1 and IS-2 both need it."""
+        key = (uri, path)
+        if key not in self._images:
+            self._images[key] = parse_image(uri, self.policy, path)
+        return self._images[key]
 
 
 _Rule = Callable[[_Context], Iterable[Problem]]
@@ -262,29 +298,44 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _field_path(path: str, key: Any) -> str:
+    """``a.b`` for a name that reads as a field, ``a["odd key"]`` for anything else."""
+    if isinstance(key, str) and FIELD_NAME_RE.match(key):
+        return _join(path, key)
+    return _key_path(path, key)
+
+
+def _key_path(path: str, key: Any) -> str:
+    """A map entry's path: ``labels["team"]`` (JSON-quoted, so any key reads unambiguously)."""
+    if not isinstance(key, str):
+        return f"{path}[{key!r}]"
+    # Readable non-ASCII keys, but escaped lone surrogates: a path must always be printable.
+    return f"{path}[{json.dumps(key, ensure_ascii=not _is_json_string(key))}]"
+
+
 def _task_groups(job: dict) -> Iterator[tuple[str, dict]]:
     for index, group in enumerate(_arr(job.get("taskGroups"))):
         if isinstance(group, dict):
             yield f"taskGroups[{index}]", group
 
 
-def _task_specs(job: dict) -> Iterator[tuple[str, dict, dict]]:
+def _task_specs(groups: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, dict, dict]]:
     """(path, taskSpec, its task group) for every task spec that is an object."""
-    for path, group in _task_groups(job):
+    for path, group in groups:
         spec = group.get("taskSpec")
         if isinstance(spec, dict):
             yield f"{path}.taskSpec", spec, group
 
 
-def _runnables(job: dict) -> Iterator[tuple[str, dict]]:
-    for path, spec, _ in _task_specs(job):
+def _runnables(specs: Iterable[tuple[str, dict, dict]]) -> Iterator[tuple[str, dict]]:
+    for path, spec, _ in specs:
         for index, runnable in enumerate(_arr(spec.get("runnables"))):
             if isinstance(runnable, dict):
                 yield f"{path}.runnables[{index}]", runnable
 
 
-def _containers(job: dict) -> Iterator[tuple[str, dict]]:
-    for path, runnable in _runnables(job):
+def _containers(runnables: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, dict]]:
+    for path, runnable in runnables:
         container = runnable.get("container")
         if isinstance(container, dict):
             yield f"{path}.container", container
@@ -358,7 +409,7 @@ def check_structure(context: _Context) -> Iterator[Problem]:
 def _check_message(value: dict, message: str, path: str) -> Iterator[Problem]:
     fields = schema.MESSAGES[message]
     for key, item in value.items():
-        field_path = _join(path, str(key))
+        field_path = _field_path(path, key)
         kind = fields.get(key) if isinstance(key, str) else None
         if kind is None:
             yield _unknown_field(key, message, fields, field_path)
@@ -399,9 +450,11 @@ def _check_map(value: Any, kind: str, path: str) -> Iterator[Problem]:
         yield _type_problem(path, f"an object mapping strings to {kind}", value, "a JSON object")
         return
     for key, item in value.items():
-        item_path = f"{path}[{json.dumps(key) if isinstance(key, str) else key!r}]"
-        if not _is_json_string(key):
+        item_path = _key_path(path, key)
+        if not isinstance(key, str):
             yield _type_problem(item_path, "a string key", key, "quote the key")
+        elif not _is_json_string(key):
+            yield _surrogate_problem(item_path, key)
         elif item is None:
             yield _type_problem(item_path, kind, item, _fix_type(kind))
         else:
@@ -446,7 +499,20 @@ def _is_json_string(value: Any) -> bool:
 
 
 def _check_string(value: Any, kind: str, path: str) -> Problem | None:
-    return None if _is_json_string(value) else _type_problem(path, "a string", value, _fix_type(kind))
+    if _is_json_string(value):
+        return None
+    if isinstance(value, str):
+        return _surrogate_problem(path, value)
+    return _type_problem(path, "a string", value, _fix_type(kind))
+
+
+def _surrogate_problem(path: str, text: str) -> Problem:
+    return Problem(
+        path,
+        "J-TYPE",
+        f"{text!r} contains a lone surrogate, which is not valid Unicode text and cannot be sent",
+        "fix the text's encoding (it was probably decoded with errors='surrogateescape')",
+    )
 
 
 def _check_bool(value: Any, kind: str, path: str) -> Problem | None:
@@ -569,7 +635,7 @@ def _suggest(key: str, fields: dict[str, str]) -> str | None:
 
 @_rule("J-DEPRECATED")
 def check_deprecated(context: _Context) -> Iterator[Problem]:
-    for path, spec, _ in _task_specs(context.job):
+    for path, spec, _ in context.task_specs:
         if spec.get("environments"):
             yield Problem(
                 f"{path}.environments",
@@ -628,7 +694,7 @@ def check_priority(context: _Context) -> Iterator[Problem]:
 
 @_rule("TG-SPEC")
 def check_task_spec_present(context: _Context) -> Iterator[Problem]:
-    for path, group in _task_groups(context.job):
+    for path, group in context.task_groups:
         if group.get("taskSpec") is None:
             yield Problem(f"{path}.taskSpec", "TG-SPEC", "the task group has no taskSpec", "add a taskSpec")
 
@@ -644,7 +710,7 @@ def _task_count(group: dict) -> int:
 
 @_rule("TG-COUNT")
 def check_task_count(context: _Context) -> Iterator[Problem]:
-    for path, group in _task_groups(context.job):
+    for path, group in context.task_groups:
         count = _task_count(group)
         if not 1 <= count <= MAX_TASKS:
             yield Problem(
@@ -657,7 +723,7 @@ def check_task_count(context: _Context) -> Iterator[Problem]:
 
 @_rule("TG-PARALLEL")
 def check_parallelism(context: _Context) -> Iterator[Problem]:
-    for path, group in _task_groups(context.job):
+    for path, group in context.task_groups:
         parallelism = _int(group.get("parallelism"))
         count = _task_count(group)
         where = f"{path}.parallelism"
@@ -696,7 +762,7 @@ def check_parallelism(context: _Context) -> Iterator[Problem]:
 
 @_rule("TG-ENV")
 def check_task_environments(context: _Context) -> Iterator[Problem]:
-    for path, group in _task_groups(context.job):
+    for path, group in context.task_groups:
         environments = group.get("taskEnvironments")
         count = _int(group.get("taskCount"))
         listed = len(environments) if isinstance(environments, (list, tuple)) else 0
@@ -712,7 +778,7 @@ def check_task_environments(context: _Context) -> Iterator[Problem]:
 
 @_rule("TS-RUNNABLES")
 def check_runnables_present(context: _Context) -> Iterator[Problem]:
-    for path, spec, _ in _task_specs(context.job):
+    for path, spec, _ in context.task_specs:
         runnables = spec.get("runnables")
         if runnables is None or (isinstance(runnables, (list, tuple)) and not runnables):
             yield Problem(
@@ -722,7 +788,7 @@ def check_runnables_present(context: _Context) -> Iterator[Problem]:
 
 @_rule("TS-RETRY")
 def check_max_retries(context: _Context) -> Iterator[Problem]:
-    for path, spec, _ in _task_specs(context.job):
+    for path, spec, _ in context.task_specs:
         retries = _int(spec.get("maxRetryCount"))
         if retries is not None and not 0 <= retries <= MAX_RETRIES:
             yield Problem(
@@ -735,7 +801,7 @@ def check_max_retries(context: _Context) -> Iterator[Problem]:
 
 @_rule("TS-LIFECYCLE")
 def check_lifecycle_policies(context: _Context) -> Iterator[Problem]:
-    for path, spec, _ in _task_specs(context.job):
+    for path, spec, _ in context.task_specs:
         policies = _arr(spec.get("lifecyclePolicies"))
         where = f"{path}.lifecyclePolicies"
         if len(policies) > 1:
@@ -771,9 +837,9 @@ def check_run_duration(context: _Context) -> Iterator[Problem]:
     cap = FLEX_START_MAX_RUN_SECONDS if flex else MAX_RUN_SECONDS
     why = f"{cap // 86_400} days" + (" with FLEX_START" if flex else "")
     durations = [
-        (f"{path}.maxRunDuration", spec.get("maxRunDuration")) for path, spec, _ in _task_specs(context.job)
+        (f"{path}.maxRunDuration", spec.get("maxRunDuration")) for path, spec, _ in context.task_specs
     ]
-    durations += [(f"{path}.timeout", runnable.get("timeout")) for path, runnable in _runnables(context.job)]
+    durations += [(f"{path}.timeout", runnable.get("timeout")) for path, runnable in context.runnables]
     for path, value in durations:
         seconds = _duration_seconds(value)
         if seconds is not None and seconds > cap:
@@ -787,7 +853,7 @@ def check_run_duration(context: _Context) -> Iterator[Problem]:
 
 @_rule("TS-RESOURCES")
 def check_compute_resource(context: _Context) -> Iterator[Problem]:
-    for path, spec, _ in _task_specs(context.job):
+    for path, spec, _ in context.task_specs:
         resource = _obj(spec.get("computeResource"))
         for name, minimum in (("cpuMilli", 1), ("memoryMib", 1), ("bootDiskMib", 0)):
             value = _int(resource.get(name))
@@ -806,7 +872,7 @@ def check_compute_resource(context: _Context) -> Iterator[Problem]:
 
 @_rule("R-EXEC")
 def check_executable(context: _Context) -> Iterator[Problem]:
-    for path, runnable in _runnables(context.job):
+    for path, runnable in context.runnables:
         if all(runnable.get(name) is None for name in ("container", "script", "barrier")):
             yield Problem(
                 path, "R-EXEC", "the runnable has no container, script or barrier", "add a container"
@@ -820,7 +886,7 @@ def check_executable(context: _Context) -> Iterator[Problem]:
 
 @_rule("C-IMAGE")
 def check_image_present(context: _Context) -> Iterator[Problem]:
-    for path, container in _containers(context.job):
+    for path, container in context.containers:
         if not container.get("imageUri"):
             yield Problem(
                 f"{path}.imageUri",
@@ -832,7 +898,7 @@ def check_image_present(context: _Context) -> Iterator[Problem]:
 
 @_rule("C-VOLUME")
 def check_container_volumes(context: _Context) -> Iterator[Problem]:
-    for path, container in _containers(context.job):
+    for path, container in context.containers:
         for index, volume in enumerate(_arr(container.get("volumes"))):
             if isinstance(volume, str) and not CONTAINER_VOLUME_RE.match(volume):
                 yield Problem(
@@ -843,31 +909,31 @@ def check_container_volumes(context: _Context) -> Iterator[Problem]:
                 )
 
 
-def _environments(job: dict) -> Iterator[tuple[str, dict]]:
-    for path, spec, group in _task_specs(job):
+def _environments(context: _Context) -> Iterator[tuple[str, dict]]:
+    for path, spec, group in context.task_specs:
         yield f"{path}.environment", _obj(spec.get("environment"))
         group_path = path.removesuffix(".taskSpec")
         for index, env in enumerate(_arr(group.get("taskEnvironments"))):
             yield f"{group_path}.taskEnvironments[{index}]", _obj(env)
-    for path, runnable in _runnables(job):
+    for path, runnable in context.runnables:
         yield f"{path}.environment", _obj(runnable.get("environment"))
 
 
 @_rule("ENV-SECRET")
 def check_secret_variables(context: _Context) -> Iterator[Problem]:
-    for path, env in _environments(context.job):
+    for path, env in _environments(context):
         for name, secret in _obj(env.get("secretVariables")).items():
             if isinstance(secret, str) and not SECRET_RE.match(secret):
                 yield Problem(
-                    f"{path}.secretVariables[{json.dumps(str(name))}]",
+                    _key_path(f"{path}.secretVariables", name),
                     "ENV-SECRET",
                     f"secret {secret!r} is not a Secret Manager version name",
                     "use projects/PROJECT/secrets/SECRET/versions/VERSION (e.g. versions/latest)",
                 )
 
 
-def _task_volumes(job: dict) -> Iterator[tuple[str, dict]]:
-    for path, spec, _ in _task_specs(job):
+def _task_volumes(context: _Context) -> Iterator[tuple[str, dict]]:
+    for path, spec, _ in context.task_specs:
         for index, volume in enumerate(_arr(spec.get("volumes"))):
             if isinstance(volume, dict):
                 yield f"{path}.volumes[{index}]", volume
@@ -876,7 +942,7 @@ def _task_volumes(job: dict) -> Iterator[tuple[str, dict]]:
 @_rule("VOL-SOURCE")
 def check_volume_source(context: _Context) -> Iterator[Problem]:
     required = {"gcs": ("remotePath",), "nfs": ("server", "remotePath")}
-    for path, volume in _task_volumes(context.job):
+    for path, volume in _task_volumes(context):
         sources = [name for name in ("nfs", "gcs", "deviceName") if volume.get(name) is not None]
         if not sources:
             yield Problem(
@@ -896,7 +962,7 @@ def check_volume_source(context: _Context) -> Iterator[Problem]:
 
 @_rule("VOL-MOUNT")
 def check_mount_path(context: _Context) -> Iterator[Problem]:
-    for path, volume in _task_volumes(context.job):
+    for path, volume in _task_volumes(context):
         mount = volume.get("mountPath")
         where = f"{path}.mountPath"
         if mount is None or mount == "":
@@ -918,7 +984,7 @@ def check_device_names(context: _Context) -> Iterator[Problem]:
     if instances and _obj(instances[0]).get("instanceTemplate"):
         return  # the disks live in the template, which we cannot see
     disks = {_obj(disk).get("deviceName") for disk in _arr(_instance_policy(context.job).get("disks"))}
-    for path, volume in _task_volumes(context.job):
+    for path, volume in _task_volumes(context):
         device = volume.get("deviceName")
         if isinstance(device, str) and device not in disks:
             yield Problem(
@@ -1114,17 +1180,18 @@ _N_FIX = (
 # Labels
 
 
-def _label_maps(job: dict) -> Iterator[tuple[str, dict, str]]:
+def _label_maps(context: _Context) -> Iterator[tuple[str, dict, str]]:
     """(path, labels, budget) with budget "job" (job + runnables) or "vm" (allocationPolicy)."""
+    job = context.job
     yield "labels", _obj(job.get("labels")), "job"
-    for path, runnable in _runnables(job):
+    for path, runnable in context.runnables:
         yield f"{path}.labels", _obj(runnable.get("labels")), "job"
     yield "allocationPolicy.labels", _obj(_obj(job.get("allocationPolicy")).get("labels")), "vm"
 
 
 @_rule("L-1")
 def check_label_count_per_resource(context: _Context) -> Iterator[Problem]:
-    for path, labels, _ in _label_maps(context.job):
+    for path, labels, _ in _label_maps(context):
         if len(labels) > MAX_LABELS_PER_RESOURCE:
             yield Problem(
                 path,
@@ -1136,7 +1203,7 @@ def check_label_count_per_resource(context: _Context) -> Iterator[Problem]:
 
 @_rule("L-4")
 def check_custom_label_budget(context: _Context) -> Iterator[Problem]:
-    maps = list(_label_maps(context.job))
+    maps = list(_label_maps(context))
     job_total = sum(len(labels) for _, labels, budget in maps if budget == "job")
     vm_total = len(maps[-1][1])
     if job_total > MAX_JOB_LABELS:
@@ -1176,9 +1243,9 @@ def _label_ok(text: str, *, key: bool, charset: str) -> bool:
 @_rule("L-2")
 def check_label_syntax(context: _Context) -> Iterator[Problem]:
     charset = context.policy.label_charset
-    for path, labels, _ in _label_maps(context.job):
+    for path, labels, _ in _label_maps(context):
         for key, value in labels.items():
-            where = f"{path}[{json.dumps(str(key))}]"
+            where = _key_path(path, key)
             if isinstance(key, str) and not _label_ok(key, key=True, charset=charset):
                 yield Problem(
                     where,
@@ -1198,6 +1265,8 @@ def check_label_syntax(context: _Context) -> Iterator[Problem]:
 
 def _label_example(text: str, *, key: bool) -> str:
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:63]
+    for prefix in RESERVED_LABEL_PREFIXES if key else ():
+        cleaned = cleaned.removeprefix(prefix)
     if key and not cleaned[:1].isalpha():
         cleaned = ("k-" + cleaned)[:63]
     return cleaned
@@ -1205,11 +1274,11 @@ def _label_example(text: str, *, key: bool) -> str:
 
 @_rule("L-3")
 def check_reserved_label_prefixes(context: _Context) -> Iterator[Problem]:
-    for path, labels, _ in _label_maps(context.job):
+    for path, labels, _ in _label_maps(context):
         for key in labels:
             if isinstance(key, str) and key.startswith(RESERVED_LABEL_PREFIXES):
                 yield Problem(
-                    f"{path}[{json.dumps(key)}]",
+                    _key_path(path, key),
                     "L-3",
                     f"label key {key!r} uses a reserved prefix (goog-, google-)",
                     "rename the label without the goog-/google- prefix",
@@ -1222,7 +1291,7 @@ def check_reserved_label_prefixes(context: _Context) -> Iterator[Problem]:
 
 @_rule("IS-OFF")
 def check_streaming_enabled(context: _Context) -> Iterator[Problem]:
-    containers = list(_containers(context.job))
+    containers = list(context.containers)
     if containers and not any(_streaming(container) for _, container in containers):
         yield Problem(
             containers[0][0],
@@ -1235,20 +1304,20 @@ def check_streaming_enabled(context: _Context) -> Iterator[Problem]:
 
 @_rule("IS-1")
 def check_streaming_images(context: _Context) -> Iterator[Problem]:
-    for path, container in _containers(context.job):
+    for path, container in context.containers:
         uri = container.get("imageUri")
         if _streaming(container) and isinstance(uri, str) and uri:
-            yield from parse_image(uri, context.policy, f"{path}.imageUri")[1]
+            yield from context.image(uri, f"{path}.imageUri")[1]
 
 
 @_rule("IS-2")
 def check_image_location(context: _Context) -> Iterator[Problem]:
     regions, source = _vm_regions(context)
-    for path, container in _containers(context.job):
+    for path, container in context.containers:
         uri = container.get("imageUri")
         if not (_streaming(container) and isinstance(uri, str)):
             continue
-        ref = parse_image(uri, context.policy)[0]
+        ref = context.image(uri, f"{path}.imageUri")[0]
         for region in sorted(regions) if ref else ():
             if not location_contains(ref.location, region, context.policy):
                 yield Problem(
@@ -1266,7 +1335,7 @@ _CONTAINER_FIELDS = schema.MESSAGES["Runnable.Container"]
 
 @_rule("IS-3")
 def check_streaming_container_fields(context: _Context) -> Iterator[Problem]:
-    for path, container in _containers(context.job):
+    for path, container in context.containers:
         if not _streaming(container):
             continue
         for name, value in container.items():
@@ -1282,7 +1351,7 @@ def check_streaming_container_fields(context: _Context) -> Iterator[Problem]:
 
 @_rule("IS-4")
 def check_streaming_not_mixed(context: _Context) -> Iterator[Problem]:
-    containers = list(_containers(context.job))
+    containers = list(context.containers)
     if not any(_streaming(container) for _, container in containers):
         return
     for path, container in containers:

@@ -97,6 +97,8 @@ CASES = [
     ),
     Case("J-TYPE", False, group(schedulingPolicy="in_order"), path="taskGroups[0].schedulingPolicy"),
     Case("J-TYPE", False, {"taskGroups": [None]}, path="taskGroups[0]"),
+    Case("J-TYPE", False, {"labels": {"team": "\ud800"}}, path='labels["team"]'),  # cannot be sent
+    Case("J-TYPE", False, {"labels": {"\ud800": "x"}}, path='labels["\\ud800"]'),
     Case("J-DURATION", True, spec(maxRunDuration="3600s")),
     Case("J-DURATION", True, spec(maxRunDuration="1.5s")),
     Case("J-DURATION", False, spec(maxRunDuration=3600), path="taskGroups[0].taskSpec.maxRunDuration"),
