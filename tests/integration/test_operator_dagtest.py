@@ -1,0 +1,145 @@
+"""The operator inside real Airflow task runs: ``dag.test()`` renders templates and runs triggers.
+
+One subprocess (its own AIRFLOW_HOME, a migrated SQLite DB, an emulator) runs a DAG file for
+several logical dates, one of them deferrable (so the trigger goes through Airflow's serde and its
+inline triggerer), and reports what Batch saw. A subprocess keeps Airflow's global configuration
+and ORM set-up out of every other test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+DAG_FILE = """
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG
+
+from airflow_batchstream.operators import BatchStreamJobOperator
+
+with DAG(
+    "nightly_batch",
+    schedule="@daily",
+    start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    params={"flavour": "vanilla"},
+    catchup=False,
+) as dag:
+    BatchStreamJobOperator(
+        task_id="crunch",
+        image_uri="us-central1-docker.pkg.dev/test-project/repo/app:1.0",
+        location="us-central1",
+        project_id="test-project",
+        commands=["python", "-m", "app", "--day", "{{ ds }}", "--flavour", "{{ params.flavour }}"],
+        environment={"RUN_DAY": "{{ ds_nodash }}"},
+        labels={"day": "{{ ds_nodash }}"},
+        poll_interval=0.1,
+        deferrable=False,  # the runner switches it on for one date
+    )
+"""
+
+RUNNER = r"""
+import datetime, json, os, sys
+from pathlib import Path
+
+from airflow.utils import db
+
+db.initdb()
+
+from airflow_batchstream.emulator import BatchEmulator
+
+emulator = BatchEmulator(speed=20)
+os.environ["BATCHSTREAM_EMULATOR_HOST"] = emulator.start()
+
+import importlib.util
+
+spec = importlib.util.spec_from_file_location("nightly_batch", os.environ["DAG_PATH"])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+dag = module.dag
+
+results = []
+for day, deferrable in ((1, False), (2, True), (3, False)):
+    dag.get_task("crunch").deferrable = deferrable
+    logical_date = datetime.datetime(2024, 1, day, tzinfo=datetime.timezone.utc)
+    run = dag.test(logical_date=logical_date)
+    ti = next(t for t in run.get_task_instances() if t.task_id == "crunch")
+    results.append({"day": day, "state": str(run.state), "ti_state": str(ti.state),
+                    "deferrable": deferrable})
+
+jobs = []
+for job in emulator.jobs():
+    container = job.task_groups[0].task_spec.runnables[0].container
+    jobs.append({
+        "name": job.name,
+        "commands": list(container.commands),
+        "env": dict(job.task_groups[0].task_spec.environment.variables),
+        "labels": dict(job.labels),
+        "state": job.status.state.name,
+    })
+emulator.stop()
+print("RESULT " + json.dumps({"runs": results, "jobs": jobs, "calls": emulator.call_counts}))
+"""
+
+
+@pytest.fixture(scope="module")
+def dagtest_report(tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("airflow-home")
+    dags = home / "dags"
+    dags.mkdir()
+    dag_path = dags / "nightly_batch.py"
+    dag_path.write_text(DAG_FILE)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "BATCHSTREAM_EMULATOR_PROJECT": "test-project",
+        "DAG_PATH": str(dag_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    env.pop("BATCHSTREAM_EMULATOR_HOST", None)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RUNNER)],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"runner failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def test_every_run_succeeds_including_the_deferred_one(dagtest_report):
+    runs = dagtest_report["runs"]
+    assert [r["ti_state"] for r in runs] == ["success"] * 3, runs
+    assert any(r["deferrable"] for r in runs)
+
+
+def test_templates_render_into_the_job(dagtest_report):
+    by_day = {job["labels"]["day"]: job for job in dagtest_report["jobs"]}
+    job = by_day["20240102"]
+    assert job["commands"] == ["python", "-m", "app", "--day", "2024-01-02", "--flavour", "vanilla"]
+    assert job["env"]["RUN_DAY"] == "20240102"
+
+
+def test_one_job_per_logical_date_with_distinct_ids(dagtest_report):
+    jobs = dagtest_report["jobs"]
+    assert len(jobs) == 3
+    assert len({job["name"] for job in jobs}) == 3
+    assert sorted(job["labels"]["day"] for job in jobs) == ["20240101", "20240102", "20240103"]
+    assert {job["labels"]["airflow-dag"] for job in jobs} == {"nightly_batch"}
+    assert all(job["state"] == "SUCCEEDED" for job in jobs)
+    assert dagtest_report["calls"]["CreateJob"] == 3
