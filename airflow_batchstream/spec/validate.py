@@ -69,6 +69,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import reprlib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ CONTAINER_VOLUME_RE = re.compile(r"^/[^:]*:/[^:]*(:(ro|rw))?$")
 ASCII_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 ASCII_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
+MAX_PATH_KEY = 80
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 MAX_DURATION_SECONDS = 315_576_000_000  # protobuf Duration's own limit
 MAX_RUN_SECONDS = 14 * 86_400
@@ -300,7 +302,7 @@ def _join(path: str, key: str) -> str:
 
 def _field_path(path: str, key: Any) -> str:
     """``a.b`` for a name that reads as a field, ``a["odd key"]`` for anything else."""
-    if isinstance(key, str) and FIELD_NAME_RE.match(key):
+    if isinstance(key, str) and FIELD_NAME_RE.match(key) and len(key) <= MAX_PATH_KEY:
         return _join(path, key)
     return _key_path(path, key)
 
@@ -308,7 +310,9 @@ def _field_path(path: str, key: Any) -> str:
 def _key_path(path: str, key: Any) -> str:
     """A map entry's path: ``labels["team"]`` (JSON-quoted, so any key reads unambiguously)."""
     if not isinstance(key, str):
-        return f"{path}[{key!r}]"
+        return f"{path}[{_REPR.repr(key)}]"
+    if len(key) > MAX_PATH_KEY:  # absurd keys are shortened: the path must stay readable
+        key = key[: MAX_PATH_KEY - 3] + "..."
     # Readable non-ASCII keys, but escaped lone surrogates: a path must always be printable.
     return f"{path}[{json.dumps(key, ensure_ascii=not _is_json_string(key))}]"
 
@@ -367,12 +371,14 @@ def _region_of(location: object) -> str | None:
     return match.group("region") if match else location
 
 
+#: Bounded repr: a value nested thousands deep or megabytes long must not break a message.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
+
+
 def _describe(value: Any) -> str:
     kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{kind} {shown}"
+    return f"{kind} {_REPR.repr(value)}"
 
 
 def _at_level(level: PolicyLevel, path: str, rule: str, message: str, fix: str) -> list[Problem]:
@@ -585,11 +591,11 @@ def _type_problem(path: str, expected: str, value: Any, fix: str) -> Problem:
 
 
 def _short(value: Any) -> str:
-    try:
+    """The value as JSON when it is small (what the user wrote), else a bounded repr."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
         text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+        return text if len(text) <= 40 else text[:37] + "..."
+    return _REPR.repr(value)
 
 
 def _camel(name: str) -> str:
@@ -598,28 +604,29 @@ def _camel(name: str) -> str:
 
 
 def _unknown_field(key: Any, message: str, fields: dict[str, str], path: str) -> Problem:
+    shown = _REPR.repr(key)
     if not isinstance(key, str):
-        return Problem(path, "J-FIELD", f"field name {key!r} in {message} is not a string", "quote the name")
+        return Problem(path, "J-FIELD", f"field name {shown} in {message} is not a string", "quote the name")
     if "_" in key and _camel(key) in fields:
         camel = _camel(key)
         return Problem(
             path,
             "J-FIELD",
-            f"{key!r} is a snake_case name; Batch job configs use camelCase JSON names",
-            f"rename {key!r} to {camel!r}",
+            f"{shown} is a snake_case name; Batch job configs use camelCase JSON names",
+            f"rename {shown} to {camel!r}",
         )
     suggestion = _suggest(key, fields)
     if suggestion:
         return Problem(
             path,
             "J-FIELD",
-            f"unknown field {key!r} in {message}; did you mean {suggestion!r}?",
-            f"rename {key!r} to {suggestion!r}",
+            f"unknown field {shown} in {message}; did you mean {suggestion!r}?",
+            f"rename {shown} to {suggestion!r}",
         )
     return Problem(
         path,
         "J-FIELD",
-        f"unknown field {key!r} in {message}",
+        f"unknown field {shown} in {message}",
         f"remove it; {message} fields are {', '.join(fields)}",
     )
 
@@ -654,7 +661,7 @@ def check_deprecated(context: _Context) -> Iterator[Problem]:
 def check_size(context: _Context) -> Iterator[Problem]:
     try:
         size = len(json.dumps(context.job, separators=(",", ":")).encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError):
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         return  # not serializable: the structure check has said why
     if size > MAX_JOB_BYTES:
         yield Problem(

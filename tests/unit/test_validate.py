@@ -466,3 +466,14 @@ def test_validate_location(location: object, rules: list[str]) -> None:
 
 def test_unknown_region_can_be_silenced() -> None:
     assert validate_location("mars-north1", dataclasses.replace(DEFAULT_POLICY, unknown_region="off")) == []
+
+
+def test_deep_and_huge_values_give_short_messages() -> None:
+    deep: list = []
+    for _ in range(50_000):  # far beyond the recursion limit of repr and json.dumps
+        deep = [deep]
+    job = deep_merge(SEED, {"priority": deep, "labels": {"a": deep}, "x" * 10_000: 1})
+    problems = validate_job(job, "us-central1")
+    assert "J-INTERNAL" not in {p.rule for p in problems}
+    assert {"J-TYPE", "J-FIELD"} <= {p.rule for p in problems}
+    assert max(len(p.format()) for p in problems) < 400
