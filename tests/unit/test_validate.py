@@ -472,7 +472,8 @@ def test_deep_and_huge_values_give_short_messages() -> None:
     deep: list = []
     for _ in range(50_000):  # far beyond the recursion limit of repr and json.dumps
         deep = [deep]
-    job = deep_merge(SEED, {"priority": deep, "labels": {"a": deep}, "x" * 10_000: 1})
+    job = copy.deepcopy(SEED)  # not deep_merge: copying `deep` itself would overflow the stack
+    job.update({"priority": deep, "labels": {"a": deep}, "x" * 10_000: 1})
     problems = validate_job(job, "us-central1")
     assert "J-INTERNAL" not in {p.rule for p in problems}
     assert {"J-TYPE", "J-FIELD"} <= {p.rule for p in problems}
