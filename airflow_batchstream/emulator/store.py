@@ -66,6 +66,7 @@ MAX_PARALLELISM = 5_000
 MAX_JOB_BYTES = 1024 * 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+PURGE_EVERY = 256  # creates between sweeps of deleted jobs
 RESERVED_LABEL_PREFIXES = ("goog-", "google-")
 JOB_ORDERINGS = {"": ("create_time", False), "name": ("name", False), "name desc": ("name", True)}
 JOB_ORDERINGS |= {"create_time": ("create_time", False), "create_time desc": ("create_time", True)}
@@ -280,6 +281,7 @@ class Store:
         self._jobs: dict[str, JobRecord] = {}
         self._operations: dict[str, OperationRecord] = {}
         self._requests: dict[tuple[str, str], object] = {}  # (rpc, request_id) -> record
+        self._creates = 0
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -309,7 +311,11 @@ class Store:
             if existing is not None and not existing.timeline.is_gone_at(existing.elapsed(now)):
                 raise EmulatorError(grpc.StatusCode.ALREADY_EXISTS, f'Job "{name}" already exists.')
             record = self._new_record(name, request.job, parent_match.group(2), now)
+            self._jobs.pop(name, None)  # a gone predecessor; re-inserting keeps creation order
             self._jobs[name] = record
+            self._creates += 1
+            if self._creates % PURGE_EVERY == 0:
+                self._purge(now)
             self._remember("CreateJob", request.request_id, record)
             return self._render(record, now)
 
@@ -346,6 +352,12 @@ class Store:
         names = Names(job=name, zone=_zone(spec, location), instance_base=10**18 + digest % 10**18 // 2)
         uid = f"{name.rsplit('/', 1)[1][:40]}-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:4]}"
         return JobRecord(name, uid, spec, now, self.speed, plan, names, fate)
+
+    def _purge(self, now: float) -> None:
+        """Forget deleted jobs, so a long-lived emulator does not grow without bound."""
+        gone = [name for name, r in self._jobs.items() if r.timeline.is_gone_at(r.elapsed(now))]
+        for name in gone:
+            del self._jobs[name]
 
     def _live(self, name: str, now: float) -> JobRecord:
         record = self._jobs.get(name)

@@ -197,3 +197,19 @@ def test_bad_page_token_is_invalid_argument(store):
 def test_speed_must_be_positive():
     with pytest.raises(ValueError):
         Store(speed=0)
+
+
+def test_deleted_jobs_are_swept_and_their_ids_reusable(store, clock, monkeypatch):
+    monkeypatch.setattr("airflow_batchstream.emulator.store.PURGE_EVERY", 1)
+    old = create(store, "reused")
+    operation(store, "delete", old.name)
+    clock.now = T0 + 10
+
+    new = create(store, "reused")
+    create(store, "other")
+
+    assert new.uid != old.uid
+    assert [batch_v1.Job.deserialize(m).name for m in store.job_messages()] == [
+        new.name,
+        f"{PARENT}/jobs/other",
+    ]
