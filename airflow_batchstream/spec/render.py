@@ -11,6 +11,7 @@ to say, so that Batch's own defaults apply.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from typing import Any, Literal
 #: 50004 task unresponsive, 50006 VM recreated. 50005 (maxRunDuration exceeded) is deliberately
 #: absent: retrying a task that ran out of time would only run out of time again.
 INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
+
+_SECONDS_RE = re.compile(r"^[0-9]+(\.[0-9]{1,9})?$")
 
 LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
 
@@ -142,9 +145,17 @@ def compute_resource_fragment(cpu_milli: int | None, memory_mib: int | None) -> 
     return resource or None
 
 
-def duration(value: int | str) -> str:
-    """A protobuf Duration string: ``3600`` -> ``"3600s"``; strings pass through unchanged."""
-    return value if isinstance(value, str) else f"{int(value)}s"
+def duration(value: int | float | str) -> str:
+    """A protobuf Duration string: ``3600`` or ``"3600"`` -> ``"3600s"``; ``"90.5s"`` unchanged.
+
+    Digit-only strings are seconds because templated operator arguments arrive as strings.
+    Anything else passes through for the validator to judge (rule J-DURATION).
+    """
+    if isinstance(value, str):
+        return f"{value}s" if _SECONDS_RE.match(value) else value
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.9f}".rstrip("0") + "s"
+    return f"{int(value)}s"
 
 
 def lifecycle_policies_fragment(
@@ -154,7 +165,7 @@ def lifecycle_policies_fragment(
 
     Batch supports a single lifecycle policy, and RETRY_TASK fails non-matching codes at once.
     """
-    if max_retries <= 0:
+    if int(max_retries) <= 0:
         return None
     codes = sorted(set(INFRASTRUCTURE_EXIT_CODES) | set(retry_exit_codes or ()))
     return [{"action": "RETRY_TASK", "actionCondition": {"exitCodes": codes}}]
@@ -174,8 +185,8 @@ def task_spec_fragment(
     spec: dict[str, Any] = {"runnables": [{"container": dict(container)}]}
     _put(spec, "computeResource", compute_resource)
     _put(spec, "maxRunDuration", None if max_run_duration is None else duration(max_run_duration))
-    if max_retries > 0:
-        spec["maxRetryCount"] = max_retries
+    if int(max_retries) > 0:
+        spec["maxRetryCount"] = int(max_retries)
     _put(spec, "lifecyclePolicies", lifecycle_policies_fragment(max_retries, retry_exit_codes))
     _put(spec, "environment", environment)
     _put(spec, "volumes", copy.deepcopy(_list(volumes)))

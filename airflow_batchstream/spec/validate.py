@@ -30,7 +30,7 @@ TG-ENV         error    taskEnvironments and a different taskCount both set
 TS-RUNNABLES   error    task spec without runnables
 TS-RETRY       error    maxRetryCount outside 0..10
 TS-LIFECYCLE   error    more than one lifecycle policy, or one without a RETRY_TASK/FAIL_TASK action
-TS-MAXRUN      error    maxRunDuration or a runnable timeout above 14 days (7 days with FLEX_START)
+TS-MAXRUN      error    maxRunDuration or a runnable timeout above 14 days (7: FLEX_START, A3 unreserved)
 TS-RESOURCES   error    computeResource values not positive
 R-EXEC         error    runnable sets none of container/script/barrier, or a script neither path nor text
 C-IMAGE        error    container without ``imageUri``
@@ -109,7 +109,7 @@ MAX_PATH_KEY = 80
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 MAX_DURATION_SECONDS = 315_576_000_000  # protobuf Duration's own limit
 MAX_RUN_SECONDS = 14 * 86_400
-FLEX_START_MAX_RUN_SECONDS = 7 * 86_400
+SEVEN_DAY_MAX_RUN_SECONDS = 7 * 86_400
 MAX_JOB_BYTES = 1024 * 1024
 MAX_TASKS = 100_000
 MAX_PARALLELISM = 5_000
@@ -837,12 +837,24 @@ def _duration_seconds(value: Any) -> float | None:
     return float(value[:-1]) if match else None
 
 
+def _seven_day_reason(policy: dict) -> str | None:
+    """Why the run-time cap is 7 days instead of 14: FLEX_START, or A3 VMs without a reservation."""
+    model = _enum_name(policy.get("provisioningModel"), "AllocationPolicy.ProvisioningModel")
+    if model == "FLEX_START":
+        return "FLEX_START"
+    machine = policy.get("machineType")
+    a3 = isinstance(machine, str) and machine.startswith("a3-")
+    standard = model in (None, "PROVISIONING_MODEL_UNSPECIFIED", "STANDARD")
+    if a3 and standard and policy.get("reservation") == "NO_RESERVATION":
+        return "an A3 machine type and NO_RESERVATION"
+    return None
+
+
 @_rule("TS-MAXRUN")
 def check_run_duration(context: _Context) -> Iterator[Problem]:
-    model = _instance_policy(context.job).get("provisioningModel")
-    flex = _enum_name(model, "AllocationPolicy.ProvisioningModel") == "FLEX_START"
-    cap = FLEX_START_MAX_RUN_SECONDS if flex else MAX_RUN_SECONDS
-    why = f"{cap // 86_400} days" + (" with FLEX_START" if flex else "")
+    reason = _seven_day_reason(_instance_policy(context.job))
+    cap = SEVEN_DAY_MAX_RUN_SECONDS if reason else MAX_RUN_SECONDS
+    why = f"{cap // 86_400} days" + (f" with {reason}" if reason else "")
     durations = [
         (f"{path}.maxRunDuration", spec.get("maxRunDuration")) for path, spec, _ in context.task_specs
     ]

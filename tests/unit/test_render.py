@@ -150,7 +150,18 @@ def test_logs_policy(kwargs: dict, logs: dict | None) -> None:
     assert render_job(IMAGE, **kwargs).get("logsPolicy") == logs
 
 
-@pytest.mark.parametrize(("value", "expected"), [(3600, "3600s"), ("90.5s", "90.5s"), (0, "0s")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3600, "3600s"),
+        ("90.5s", "90.5s"),
+        (0, "0s"),
+        ("3600", "3600s"),
+        (1.5, "1.5s"),
+        (60.0, "60s"),
+        ("1h", "1h"),
+    ],
+)
 def test_max_run_duration(value: int | str, expected: str) -> None:
     assert _spec(render_job(IMAGE, max_run_duration=value))["maxRunDuration"] == expected
 
@@ -201,3 +212,8 @@ def test_render_does_not_validate() -> None:
     job = render_job("docker.io/library/ubuntu", task_count=0)
     assert job["taskGroups"][0]["taskCount"] == 0
     assert {p.rule for p in validate_job(job, "us-central1")} >= {"IS-1", "TG-COUNT"}
+
+
+def test_templated_string_retries_are_numbers() -> None:
+    spec = _spec(render_job(IMAGE, max_retries="2"))  # type: ignore[arg-type]
+    assert spec["maxRetryCount"] == 2 and spec["lifecyclePolicies"][0]["action"] == "RETRY_TASK"

@@ -162,6 +162,17 @@ CASES = [
         deep_merge(spec(maxRunDuration="700000s"), instance(provisioningModel="FLEX_START")),
     ),
     Case("TS-MAXRUN", False, runnables({"container": streaming(), "timeout": "2000000s"})),
+    Case(
+        "TS-MAXRUN", True, deep_merge(spec(maxRunDuration="700000s"), instance(machineType="a3-highgpu-8g"))
+    ),
+    Case(
+        "TS-MAXRUN",
+        False,
+        deep_merge(
+            spec(maxRunDuration="700000s"),
+            instance(machineType="a3-highgpu-8g", reservation="NO_RESERVATION"),
+        ),
+    ),
     Case("TS-RESOURCES", True, spec(computeResource={"cpuMilli": 500, "memoryMib": "512", "bootDiskMib": 0})),
     Case("TS-RESOURCES", False, spec(computeResource={"cpuMilli": 0})),
     # runnables, containers, volumes, environments
