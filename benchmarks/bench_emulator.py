@@ -7,7 +7,9 @@ RUNNING; clients then call GetJob on random jobs for ``--duration`` seconds in s
 - ``sync-tN``: the unmodified BatchServiceClient shared by N threads;
 - ``async-cN``: the unmodified BatchServiceAsyncClient with N calls in flight;
 - ``raw-async-cN``: a bare ``grpc.aio`` stub with N calls in flight (no proto-plus wrapping), an
-  estimate of the server's own ceiling on this machine.
+  estimate of the server's own ceiling on this machine;
+- ``waiters-N@Ps``: the load the Airflow benchmarks put on it: N waiters, each polling its own job
+  every P seconds through one shared async client; reports latency percentiles too.
 
 Prints a table and writes JSON to ``benchmarks/results/``. Usage::
 
@@ -117,6 +119,30 @@ async def _bench_async(address: str, names: list[str], concurrency: int, duratio
     return sum(counts)
 
 
+async def _bench_waiters(address: str, names: list[str], interval: float, duration: float) -> dict:
+    client = async_client(address)
+    latencies: list[float] = []
+    deadline = time.monotonic() + duration
+
+    async def waiter(name: str, offset: float) -> None:
+        await asyncio.sleep(offset)  # spread the waiters over one interval, as real ones drift
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            await client.get_job(name=name)
+            latencies.append(time.monotonic() - started)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    rng = random.Random(0)
+    await asyncio.gather(*(waiter(name, rng.uniform(0, interval)) for name in names))
+    await client.transport.close()
+    latencies.sort()
+    return {
+        "calls": len(latencies),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+    }
+
+
 def bench_async(address: str, names: list[str], concurrency: int, duration: float, raw: bool = False) -> int:
     return asyncio.run(_bench_async(address, names, concurrency, duration, raw))
 
@@ -125,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--interval", type=float, default=2.0, help="poll interval of each waiter")
+    parser.add_argument("--waiter-duration", type=float, default=10.0, help="seconds of the waiters run")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,14 +177,18 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(
                     {"shape": shape, "calls": calls, "calls_per_second": round(calls / args.duration)}
                 )
+            waiters = asyncio.run(_bench_waiters(address, names, args.interval, args.waiter_duration))
+            waiters["calls_per_second"] = round(waiters["calls"] / args.waiter_duration)
+            rows.append({"shape": f"waiters-{len(names)}@{args.interval:g}s", **waiters})
         finally:
             process.terminate()
             process.wait(15)
 
     print(f"GetJob throughput, {args.jobs} live jobs, {args.duration:g}s each, {os.cpu_count()} CPUs")
-    print(f"{'client shape':<16}{'calls':>10}{'calls/s':>10}")
+    print(f"{'client shape':<18}{'calls':>10}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for row in rows:
-        print(f"{row['shape']:<16}{row['calls']:>10}{row['calls_per_second']:>10}")
+        p50, p99 = row.get("p50_ms", ""), row.get("p99_ms", "")
+        print(f"{row['shape']:<18}{row['calls']:>10}{row['calls_per_second']:>10}{p50:>9}{p99:>9}")
     print(f"CreateJob (sync, sequential): {create_rate:.0f} calls/s")
 
     results = ROOT / "benchmarks" / "results"
