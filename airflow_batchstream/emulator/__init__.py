@@ -25,15 +25,21 @@ Connecting (this is exactly what the hook does when ``BATCHSTREAM_EMULATOR_HOST`
 (:mod:`airflow_batchstream.emulator.client` has ``sync_client(address)`` and
 ``async_client(address)`` doing just that.) Passing a channel skips credential lookup entirely.
 
-In-process use::
+In-process use (tests: the ``emulator`` fixture in ``tests/fixtures/emulator.py`` gives one)::
 
     from airflow_batchstream.emulator import BatchEmulator
 
-    with BatchEmulator(speed=20, scenario={"rules": [...]}) as emulator:
+    with BatchEmulator(speed=20, scenario={"rules": [...]}) as emulator:   # or .start(host, port)
         address = emulator.address          # "127.0.0.1:PORT"
-        ...
-        emulator.job(name).status.state     # live Job messages
-        emulator.call_counts                # {"CreateJob": 1, "GetJob": 42}
+        emulator.jobs(); emulator.job(name)  # live Job messages with their current state
+        emulator.call_counts                 # {"CreateJob": 1, "GetJob": 42}; .reset_counts()
+        emulator.set_scenario(...)           # fate of jobs created from now on
+        emulator.set_faults(fraction=0.3, codes=("UNAVAILABLE",), rpcs=None, latency=0.0, seed=1)
+        emulator.inject_fault("GetJob", "UNAVAILABLE", count=2)   # the next 2 GetJob calls fail
+        emulator.lose_next_response("CreateJob")  # takes effect, but the client gets UNAVAILABLE
+        emulator.set_quota(reads_per_minute=15000, mutations_per_minute=6000)
+        emulator.finish_job(name, exit_code=0); emulator.fail_job(name, exit_code=1)
+        emulator.reset()                     # no jobs, counts, faults; initial scenario
 
 Standalone: ``batchstream emulator --port 8795 --speed 10 --scenario FILE``, then
 ``export BATCHSTREAM_EMULATOR_HOST=127.0.0.1:8795``.
@@ -42,6 +48,22 @@ Time: a job's future is computed when it is created (see :mod:`.timeline`) and r
 idle jobs cost nothing. Phase lengths are emulated seconds; a job created with ``speed=S`` lives
 them ``S`` times faster. All timestamps and ``runDuration`` are wall-clock. Scenario format:
 :mod:`.scenario`.
+
+Fidelity notes (where Batch's behaviour is undocumented, the emulator's choice is marked *inferred*):
+
+- CreateJob rejects what Batch documents rejecting (bad job id/parent/request id, not exactly one
+  task group, no runnables, reserved labels, allowedLocations across regions or outside the job's
+  region, maxRetryCount outside [0, 10], > 1 MB); the rest is the validator's job, not the API's.
+- A job fails at its first finally-failed task; its unfinished tasks end UNEXECUTED, as do the
+  unfinished tasks of a cancelled job (*inferred*). A retried attempt is reported as a task event
+  ``RUNNING -> PENDING ... with exit code N`` (*inferred*).
+- CancelJob on a SUCCEEDED/FAILED/CANCELLED or deleting job is FAILED_PRECONDITION (*inferred*);
+  a second cancel/delete while one is in progress returns the pending operation.
+- ``maxRunDuration`` is honoured: a longer attempt ends with exit code 50005.
+- ListJobs filters understand only ``status.state=STATE`` (Batch documents no grammar); ListTasks
+  ``State=STATE``. Default order is creation time.
+- Names keep the project as given (Batch shows the project *number* in event texts).
+- ``runDuration`` is refreshed at each state change, not continuously (renders are cached).
 
 Importing this package imports grpc and google.*; nothing outside it imports it at parse time.
 """
