@@ -502,3 +502,21 @@ def test_quota_window_slides(emulator, batch_client):
     time.sleep(0.6)
     batch_client.create_job(parent=PARENT, job_id="second", job=make_job())
     assert {j.name.rsplit("/", 1)[1] for j in emulator.jobs()} == {"first", "second"}
+
+
+def test_lost_fraction_applies_the_call_but_fails_the_answer(emulator, batch_client):
+    emulator.set_scenario([{"stay_running": True}])
+    created = batch_client.create_job(parent=PARENT, job_id="lost-cancel", job=make_job())
+    emulator.set_faults(lost_fraction=1.0, rpcs=("CancelJob",))
+
+    with pytest.raises(exceptions.ServiceUnavailable):
+        batch_client.cancel_job(name=created.name)
+
+    assert emulator.job(created.name).status.state == State.CANCELLATION_IN_PROGRESS
+
+
+def test_ipv6_addresses_are_bracketed():
+    from airflow_batchstream.emulator.server import format_address
+
+    assert format_address("::1", 8795) == "[::1]:8795"
+    assert format_address("127.0.0.1", 8795) == "127.0.0.1:8795"
