@@ -24,14 +24,14 @@ J-TG           error    exactly one task group
 J-PRIORITY     error    priority outside ``[0, 100)``
 J-INTERNAL     error    a rule failed on this input (a bug in this module; other rules still ran)
 TG-SPEC        error    task group without ``taskSpec``
-TG-COUNT       error    taskCount (or number of taskEnvironments) outside 1..100000
+TG-COUNT       error    task count above 100000 or negative (taskCount 0 reads as unset: warning)
 TG-PARALLEL    error    parallelism outside 1..5000, above the task count, or not 1 with IN_ORDER
 TG-ENV         error    taskEnvironments and a different taskCount both set
 TS-RUNNABLES   error    task spec without runnables
 TS-RETRY       error    maxRetryCount outside 0..10
 TS-LIFECYCLE   error    more than one lifecycle policy, or one without a RETRY_TASK/FAIL_TASK action
 TS-MAXRUN      error    maxRunDuration or a runnable timeout above 14 days (7: FLEX_START, A3 unreserved)
-TS-RESOURCES   error    computeResource values not positive
+TS-RESOURCES   error    negative computeResource value (0 reads as unset: Batch's default)
 R-EXEC         error    runnable sets none of container/script/barrier, or a script neither path nor text
 C-IMAGE        error    container without ``imageUri``
 C-VOLUME       error    container volume not ``/host:/ctr`` or ``/host:/ctr:ro|rw``
@@ -420,7 +420,7 @@ def _check_message(value: dict, message: str, path: str) -> Iterator[Problem]:
         if kind is None:
             yield _unknown_field(key, message, fields, field_path)
             continue
-        if (message, key) in schema.OUTPUT_ONLY and item is not None:
+        if (message, key) in schema.OUTPUT_ONLY and item not in (None, "", {}, []):
             yield Problem(
                 field_path,
                 "J-OUTPUT",
@@ -706,18 +706,32 @@ def check_task_spec_present(context: _Context) -> Iterator[Problem]:
             yield Problem(f"{path}.taskSpec", "TG-SPEC", "the task group has no taskSpec", "add a taskSpec")
 
 
+def _set_int(value: Any) -> int | None:
+    """An integer field's value, None when unset: proto3 reads 0 (and null) as "not set"."""
+    number = _int(value)
+    return None if number == 0 else number
+
+
 def _task_count(group: dict) -> int:
     """The number of tasks Batch will run: taskEnvironments win over taskCount; default 1."""
     environments = group.get("taskEnvironments")
     if isinstance(environments, (list, tuple)) and environments:
         return len(environments)
-    count = _int(group.get("taskCount"))
+    count = _set_int(group.get("taskCount"))
     return 1 if count is None else count
 
 
 @_rule("TG-COUNT")
 def check_task_count(context: _Context) -> Iterator[Problem]:
     for path, group in context.task_groups:
+        if _int(group.get("taskCount")) == 0 and not group.get("taskEnvironments"):
+            yield Problem(
+                f"{path}.taskCount",
+                "TG-COUNT",
+                "taskCount 0 reads as unset, so Batch runs 1 task",
+                "set taskCount to the number of tasks (1 or more), or remove it",
+                WARNING,
+            )
         count = _task_count(group)
         if not 1 <= count <= MAX_TASKS:
             yield Problem(
@@ -731,7 +745,7 @@ def check_task_count(context: _Context) -> Iterator[Problem]:
 @_rule("TG-PARALLEL")
 def check_parallelism(context: _Context) -> Iterator[Problem]:
     for path, group in context.task_groups:
-        parallelism = _int(group.get("parallelism"))
+        parallelism = _set_int(group.get("parallelism"))
         count = _task_count(group)
         where = f"{path}.parallelism"
         if parallelism is not None and not 1 <= parallelism <= MAX_PARALLELISM:
@@ -771,7 +785,7 @@ def check_parallelism(context: _Context) -> Iterator[Problem]:
 def check_task_environments(context: _Context) -> Iterator[Problem]:
     for path, group in context.task_groups:
         environments = group.get("taskEnvironments")
-        count = _int(group.get("taskCount"))
+        count = _set_int(group.get("taskCount"))
         listed = len(environments) if isinstance(environments, (list, tuple)) else 0
         if listed and count is not None and count != listed:
             yield Problem(
@@ -874,14 +888,14 @@ def check_run_duration(context: _Context) -> Iterator[Problem]:
 def check_compute_resource(context: _Context) -> Iterator[Problem]:
     for path, spec, _ in context.task_specs:
         resource = _obj(spec.get("computeResource"))
-        for name, minimum in (("cpuMilli", 1), ("memoryMib", 1), ("bootDiskMib", 0)):
+        for name in ("cpuMilli", "memoryMib", "bootDiskMib"):
             value = _int(resource.get(name))
-            if value is not None and value < minimum:
+            if value is not None and value < 0:
                 yield Problem(
                     f"{path}.computeResource.{name}",
                     "TS-RESOURCES",
-                    f"{name} {value} is below {minimum}",
-                    f"use a value of at least {minimum}, or remove it for Batch's default",
+                    f"{name} {value} is negative",
+                    "use a positive value, or remove it for Batch's default (0 also means default)",
                 )
 
 

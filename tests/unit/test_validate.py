@@ -110,6 +110,7 @@ CASES = [
     ),
     Case("J-ONEOF", False, spec(volumes=[{**GCS, "nfs": {"server": "s", "remotePath": "/x"}}])),
     Case("J-OUTPUT", True),
+    Case("J-OUTPUT", True, {"name": "", "uid": "", "status": {}}),  # defaults, as Job.to_json prints them
     Case("J-OUTPUT", False, {"name": "projects/p/locations/us-central1/jobs/j"}, severity=W, path="name"),
     Case("J-OUTPUT", False, {"status": {"state": "RUNNING"}}, severity=W),
     Case("J-DEPRECATED", True, spec(environment={"variables": {"A": "1"}})),
@@ -132,15 +133,18 @@ CASES = [
     Case("TG-SPEC", True),
     Case("TG-SPEC", False, {"taskGroups": [{"taskCount": 1}]}, path="taskGroups[0].taskSpec"),
     Case("TG-COUNT", True, group(taskCount="100000")),
-    Case("TG-COUNT", False, group(taskCount=0)),
+    Case("TG-COUNT", False, group(taskCount=0), severity=W),  # proto3: 0 is unset, so 1 task
+    Case("TG-COUNT", False, group(taskCount=-1)),
     Case("TG-COUNT", False, group(taskCount=100_001)),
     Case("TG-PARALLEL", True, group(taskCount=10, parallelism=10)),
+    Case("TG-PARALLEL", True, group(taskCount=10, parallelism="0")),  # proto3 default: unset
     Case("TG-PARALLEL", True, group(taskCount=10, parallelism=1, schedulingPolicy="IN_ORDER")),
     Case("TG-PARALLEL", False, group(taskCount=10_000, parallelism=5001)),
     Case("TG-PARALLEL", False, group(taskCount=2, parallelism=3)),
     Case("TG-PARALLEL", False, group(taskCount=4, parallelism=2, schedulingPolicy="IN_ORDER")),
     Case("TG-PARALLEL", False, group(taskCount=4, schedulingPolicy=2), severity=W),
     Case("TG-ENV", True, group(taskEnvironments=[{}, {}], taskCount=2)),
+    Case("TG-ENV", True, group(taskEnvironments=[{}, {}], taskCount="0")),
     Case("TG-ENV", False, group(taskEnvironments=[{}, {}], taskCount=3), path="taskGroups[0].taskCount"),
     Case("TS-RUNNABLES", True),
     Case("TS-RUNNABLES", False, runnables()),
@@ -174,7 +178,7 @@ CASES = [
         ),
     ),
     Case("TS-RESOURCES", True, spec(computeResource={"cpuMilli": 500, "memoryMib": "512", "bootDiskMib": 0})),
-    Case("TS-RESOURCES", False, spec(computeResource={"cpuMilli": 0})),
+    Case("TS-RESOURCES", False, spec(computeResource={"cpuMilli": -1})),
     # runnables, containers, volumes, environments
     Case("R-EXEC", True, runnables({"container": streaming()}, {"script": {"text": "echo done"}})),
     Case("R-EXEC", False, runnables({"container": streaming()}, {"displayName": "empty"})),
@@ -489,3 +493,11 @@ def test_deep_and_huge_values_give_short_messages() -> None:
     assert "J-INTERNAL" not in {p.rule for p in problems}
     assert {"J-TYPE", "J-FIELD"} <= {p.rule for p in problems}
     assert max(len(p.format()) for p in problems) < 400
+
+
+def test_a_job_dumped_by_the_client_validates_like_the_original() -> None:
+    # Job.to_json prints every default ("name": "", "parallelism": "0"...): none is a problem.
+    batch_v1 = pytest.importorskip("google.cloud.batch_v1")
+    dumped = json.loads(batch_v1.Job.to_json(batch_v1.Job.from_json(json.dumps(SEED))))
+    assert (dumped["name"], dumped["taskGroups"][0]["parallelism"]) == ("", "0")
+    assert validate_job(dumped, "us-central1") == []
