@@ -48,7 +48,7 @@ AP-INSTANCES   error    more than one ``allocationPolicy.instances`` entry (only
 AP-IGNORED     warning  network with an instance template; placement.maxDistance (not implemented)
 AP-TAGS        error    network tag not RFC 1035 (``^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$``)
 N-TOPIC        error    notification pubsubTopic not ``projects/P/topics/T``
-N-MESSAGE      error    notification message sets both job and task state (no message: warning)
+N-MESSAGE      error    notification message mixes job and task attributes (no message: warning)
 L-1            error    more than 64 labels on one resource
 L-2            error    label key/value syntax or length (Unicode lowercase letters per policy)
 L-3            error    label key with the reserved ``goog-``/``google-`` prefix
@@ -1199,8 +1199,17 @@ def check_notification_messages(context: _Context) -> Iterator[Problem]:
             yield Problem(
                 path, "N-MESSAGE", "the notification has no message, so none is sent", _N_FIX, WARNING
             )
-        elif isinstance(message, dict) and message.get("newJobState") and message.get("newTaskState"):
-            yield Problem(path, "N-MESSAGE", "message sets both newJobState and newTaskState", _N_FIX)
+        elif isinstance(message, dict):
+            kind = _enum_name(message.get("type"), "JobNotification.Type")
+            job_level = kind == "JOB_STATE_CHANGED" or bool(message.get("newJobState"))
+            task_level = kind == "TASK_STATE_CHANGED" or bool(message.get("newTaskState"))
+            if job_level and task_level:
+                yield Problem(
+                    path,
+                    "N-MESSAGE",
+                    f"message mixes job-level and task-level attributes: {_short(message)}",
+                    _N_FIX,
+                )
 
 
 _N_FIX = (

@@ -158,6 +158,14 @@ CASES = [
     Case("TS-LIFECYCLE", False, spec(lifecyclePolicies=[{"action": "RETRY_TASK"}, {"action": "FAIL_TASK"}])),
     Case("TS-LIFECYCLE", False, spec(lifecyclePolicies=[{"action": "ACTION_UNSPECIFIED"}])),
     Case("TS-LIFECYCLE", False, spec(lifecyclePolicies=[{"actionCondition": {"exitCodes": [1]}}])),
+    Case(
+        "J-TYPE",  # exit codes are int32
+        False,
+        spec(
+            lifecyclePolicies=[{"action": "RETRY_TASK", "actionCondition": {"exitCodes": ["50001", "any"]}}]
+        ),
+        path="taskGroups[0].taskSpec.lifecyclePolicies[0].actionCondition.exitCodes[1]",
+    ),
     Case("TS-MAXRUN", True, spec(maxRunDuration="1209600s")),
     Case("TS-MAXRUN", False, spec(maxRunDuration="1209601s")),
     Case(
@@ -270,6 +278,15 @@ CASES = [
         {"notifications": [{"pubsubTopic": "projects/p/topics/t", "message": {"newTaskState": "FAILED"}}]},
     ),
     Case("N-MESSAGE", False, {"notifications": [{"pubsubTopic": "projects/p/topics/t"}]}, severity=W),
+    Case(
+        "N-MESSAGE",
+        False,
+        {
+            "notifications": [
+                {"pubsubTopic": "projects/p/topics/t", "message": {"type": 2, "newJobState": "FAILED"}}
+            ]
+        },
+    ),
     Case(
         "N-MESSAGE",
         False,
