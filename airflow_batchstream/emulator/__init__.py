@@ -1,9 +1,10 @@
 """A local ``google.cloud.batch.v1.BatchService``: the real gRPC protocol on loopback.
 
 Google ships no Batch emulator; this one lets every example and integration test run without a
-Google account. It serves CreateJob, GetJob, ListJobs, DeleteJob, CancelJob, GetTask, ListTasks
-and the ``google.longrunning.Operations`` calls behind DeleteJob/CancelJob, using the message
-types of the installed google-cloud-batch, so the unmodified clients work against it.
+Google account. It serves CreateJob, GetJob, ListJobs, DeleteJob, CancelJob, GetTask, ListTasks,
+the ``google.longrunning.Operations`` calls behind DeleteJob/CancelJob and the Locations mixin
+(ListLocations, GetLocation), using the message types of the installed google-cloud-batch, so the
+unmodified clients work against it.
 
 Connecting (this is exactly what the hook does when ``BATCHSTREAM_EMULATOR_HOST`` is set)::
 

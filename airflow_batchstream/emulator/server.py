@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 from google.cloud.batch_v1 import types as batch
+from google.cloud.location import locations_pb2
 from google.longrunning import operations_pb2
 from google.protobuf.message import DecodeError
 
@@ -31,6 +32,7 @@ log = logging.getLogger("airflow_batchstream.emulator")
 
 BATCH_SERVICE = "google.cloud.batch.v1.BatchService"
 OPERATIONS_SERVICE = "google.longrunning.Operations"
+LOCATIONS_SERVICE = "google.cloud.location.Locations"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ RPCS: Mapping[str, Rpc] = {
     "CancelOperation": Rpc(
         OPERATIONS_SERVICE, operations_pb2.CancelOperationRequest, "cancel_operation", _name
     ),
+    "ListLocations": Rpc(LOCATIONS_SERVICE, locations_pb2.ListLocationsRequest, "list_locations", _name),
+    "GetLocation": Rpc(LOCATIONS_SERVICE, locations_pb2.GetLocationRequest, "get_location", _name),
 }
 
 

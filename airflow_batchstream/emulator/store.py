@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from google.cloud.batch_v1 import types as batch
+from google.cloud.location import locations_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
@@ -48,6 +49,21 @@ CancelJobResponsePB = batch.CancelJobResponse.pb()
 LifecyclePolicyPB = batch.LifecyclePolicy.pb()
 TaskGroupPB = batch.TaskGroup.pb()
 
+#: Batch regions (reference section 1, J-PARENT); served by ListLocations/GetLocation only, so a
+#: job in a region added later is still accepted.
+BATCH_REGIONS = (
+    "northamerica-northeast1", "northamerica-northeast2", "southamerica-east1", "southamerica-west1",
+    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
+    "us-west1", "us-west2", "us-west3", "us-west4",
+    "europe-central2", "europe-north1", "europe-southwest1",
+    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8",
+    "europe-west9", "europe-west10", "europe-west12", "me-central1", "me-central2", "me-west1",
+    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
+    "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+    "australia-southeast1", "australia-southeast2",
+)  # fmt: skip
+PROJECT_NAME_RE = re.compile(r"^projects/([^/]+)$")
+LOCATION_NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
 JOB_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 PROJECT_RE = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9])"
 LOCATION_RE = r"[a-z]+-[a-z]+[0-9]+"
@@ -264,6 +280,12 @@ def _page(items: list, page_size: int, page_token: str) -> tuple[list, str]:
     end = start + size
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else ""
     return items[start:end], token
+
+
+def _location(project: str, region: str) -> locations_pb2.Location:
+    return locations_pb2.Location(
+        name=f"projects/{project}/locations/{region}", location_id=region, display_name=region
+    )
 
 
 class Store:
@@ -539,6 +561,24 @@ class Store:
             # Batch's own cancel/delete operations cannot be undone; the request is only recorded.
             operation.requested_cancellation = True
             return empty_pb2.Empty().SerializeToString()
+
+    # -- locations ---------------------------------------------------------------------------
+
+    def list_locations(self, request) -> bytes:
+        match = PROJECT_NAME_RE.match(request.name)
+        if not match:
+            raise _invalid(f"Invalid name {request.name!r}: expected projects/PROJECT.")
+        locations = [_location(match.group(1), region) for region in BATCH_REGIONS]
+        page, token = _page(locations, request.page_size, request.page_token)
+        return locations_pb2.ListLocationsResponse(locations=page, next_page_token=token).SerializeToString()
+
+    def get_location(self, request) -> bytes:
+        match = LOCATION_NAME_RE.match(request.name)
+        if not match:
+            raise _invalid(f"Invalid name {request.name!r}: expected projects/PROJECT/locations/LOCATION.")
+        if match.group(2) not in BATCH_REGIONS:
+            raise _not_found(request.name)
+        return _location(*match.groups()).SerializeToString()
 
     # -- test controls -----------------------------------------------------------------------
 

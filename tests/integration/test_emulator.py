@@ -520,3 +520,17 @@ def test_ipv6_addresses_are_bracketed():
 
     assert format_address("::1", 8795) == "[::1]:8795"
     assert format_address("127.0.0.1", 8795) == "127.0.0.1:8795"
+
+
+def test_locations_mixin_lists_batch_regions(batch_client):
+    from google.cloud.location import locations_pb2
+
+    listing = batch_client.list_locations(locations_pb2.ListLocationsRequest(name="projects/emu-project"))
+    one = batch_client.get_location(locations_pb2.GetLocationRequest(name=PARENT))
+
+    assert "us-central1" in [location.location_id for location in listing.locations]
+    assert one.name == PARENT
+    with pytest.raises(exceptions.NotFound):
+        batch_client.get_location(
+            locations_pb2.GetLocationRequest(name="projects/emu-project/locations/mars-1")
+        )
