@@ -380,6 +380,14 @@ class Store:
         gone = [name for name, r in self._jobs.items() if r.timeline.is_gone_at(r.elapsed(now))]
         for name in gone:
             del self._jobs[name]
+        # Their create request ids can no longer be replayed (see _replayed), so drop them too.
+        stale = [
+            key
+            for key, r in self._requests.items()
+            if isinstance(r, JobRecord) and self._jobs.get(r.name) is not r
+        ]
+        for key in stale:
+            del self._requests[key]
 
     def _live(self, name: str, now: float) -> JobRecord:
         record = self._jobs.get(name)
