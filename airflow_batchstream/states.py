@@ -371,12 +371,22 @@ def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ())
 # ----------------------------------------------------------------------------- waiting
 
 
-class PollBackoff:
-    """Poll delays for one wait: ``poll_interval`` after a change, growing while nothing changes.
+#: While a job's state and task counts do not change, the delay between checks grows with the time
+#: the job has spent unchanged (``LAG_FRACTION`` of it), from ``poll_interval`` up to this multiple
+#: of it. So the end of a job is noticed at most ~10% of its time-in-state late (and never later
+#: than ``poll_interval`` for a job that changed within the last ``10 * poll_interval``), while a
+#: job that sits RUNNING for hours is read up to 4x less often. ``max_poll_interval`` overrides
+#: the cap (``poll_interval`` itself turns the backoff off).
+DEFAULT_CAP_FACTOR = 4.0
+LAG_FRACTION = 0.1
 
-    The delay grows by ``factor`` up to ``cap_factor * poll_interval`` and never runs past the
-    deadline, so the wait wakes up in time to report a timeout. Shared by the worker loop and the
-    trigger.
+
+class PollBackoff:
+    """Poll delays for one wait: ``poll_interval``, growing while nothing changes.
+
+    The delay is ``LAG_FRACTION`` of the time since the last change, clamped to
+    ``[poll_interval, cap_factor * poll_interval]``, and never runs past the deadline, so the wait
+    wakes up in time to report a timeout. Shared by the worker loop and the trigger.
     """
 
     def __init__(
@@ -384,23 +394,25 @@ class PollBackoff:
         poll_interval: float,
         *,
         deadline: float | None = None,
-        factor: float = 1.5,
-        cap_factor: float = 4.0,
+        cap_factor: float = DEFAULT_CAP_FACTOR,
+        lag_fraction: float = LAG_FRACTION,
     ):
         self.poll_interval = max(0.01, float(poll_interval))
         self.deadline = deadline
-        self.factor = factor
-        self.cap = self.poll_interval * cap_factor
+        self.cap = self.poll_interval * max(1.0, cap_factor)
+        self.lag_fraction = lag_fraction
+        self._changed_at: float | None = None
         self._delay = self.poll_interval
         self._last: Any = object()
 
-    def observe(self, fingerprint: Any) -> None:
-        """Record what was seen; an unchanged fingerprint lengthens the next delay."""
-        if fingerprint == self._last:
-            self._delay = min(self._delay * self.factor, self.cap)
-        else:
-            self._delay = self.poll_interval
-        self._last = fingerprint
+    def observe(self, fingerprint: Any, now: float | None = None) -> None:
+        """Record what was seen; the longer it stays the same, the longer the next delay."""
+        now = time.time() if now is None else now
+        if fingerprint != self._last or self._changed_at is None:
+            self._changed_at = now
+            self._last = fingerprint
+        unchanged_for = now - self._changed_at
+        self._delay = min(self.cap, max(self.poll_interval, self.lag_fraction * unchanged_for))
 
     def next_delay(self, now: float | None = None) -> float:
         if self.deadline is None:
@@ -428,8 +440,13 @@ class Waiter:
     are thin drivers around it, so both end a wait for exactly the same reasons.
     """
 
-    def __init__(self, poll_interval: float, deadline: float | None):
-        self.backoff = PollBackoff(poll_interval, deadline=deadline)
+    def __init__(
+        self, poll_interval: float, deadline: float | None, *, max_poll_interval: float | None = None
+    ):
+        cap_factor = DEFAULT_CAP_FACTOR
+        if max_poll_interval is not None:
+            cap_factor = max(1.0, float(max_poll_interval) / max(0.01, float(poll_interval)))
+        self.backoff = PollBackoff(poll_interval, deadline=deadline, cap_factor=cap_factor)
 
     def step(self, job: Job | None, now: float | None = None) -> Step:
         outcome = outcome_of(job)
@@ -437,7 +454,7 @@ class Waiter:
             return Step("finish", outcome)
         if self.backoff.expired(now):
             return Step("timeout", outcome)
-        self.backoff.observe(fingerprint(job))
+        self.backoff.observe(fingerprint(job), now)
         return Step("sleep", outcome, self.backoff.next_delay(now))
 
 

@@ -57,6 +57,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     :param emulator_host: Batch emulator address, captured at defer time (``BATCHSTREAM_EMULATOR_HOST``)
         so that the triggerer talks to the same endpoint as the worker did.
     :param image_digest: digest the operator resolved, carried into the summary.
+    :param max_poll_interval: longest delay between checks while nothing changes (default
+        ``4 * poll_interval``); ``poll_interval`` itself disables the backoff.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         emulator_host: str | None = None,
         image_digest: str = "",
+        max_poll_interval: float | None = None,
     ):
         super().__init__()
         self.job_name = job_name
@@ -82,6 +85,7 @@ class BatchStreamJobTrigger(BaseTrigger):
             emulator_host if emulator_host is not None else os.environ.get("BATCHSTREAM_EMULATOR_HOST")
         )
         self.image_digest = image_digest
+        self.max_poll_interval = max_poll_interval
         self._hook: BatchStreamHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -96,6 +100,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "emulator_host": self.emulator_host,
                 "image_digest": self.image_digest,
+                "max_poll_interval": self.max_poll_interval,
             },
         )
 
@@ -131,7 +136,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         from airflow_batchstream.hooks import is_transient, status_name
 
         hook = await self.get_hook()
-        waiter = states.Waiter(self.poll_interval, self.deadline)
+        waiter = states.Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
         while True:
             try:
                 job = await hook.aget_job(self.job_name)

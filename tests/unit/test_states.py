@@ -162,13 +162,20 @@ def test_payload_success_timeout_error_and_not_found():
 
 
 def test_waiter_backs_off_while_unchanged_and_respects_deadline():
-    waiter = states.Waiter(poll_interval=10, deadline=1000.0)
+    waiter = states.Waiter(poll_interval=10, deadline=10_000.0)
     running = job("RUNNING", counts={"RUNNING": 1})
-    delays = [waiter.step(running, now=0).delay for _ in range(8)]
-    assert delays[0] == 10
-    assert delays == sorted(delays)
-    assert max(delays) == 40  # capped at 4x
-    assert waiter.step(job("QUEUED"), now=0).delay == 10  # a change resets the backoff
-    assert waiter.step(running, now=995).delay == 5  # never sleeps past the deadline
-    assert waiter.step(running, now=1000).action == "timeout"
-    assert waiter.step(job("CANCELLED"), now=2000).action == "finish"
+    # Lag stays at poll_interval until the job has been unchanged for 10 poll intervals ...
+    assert [waiter.step(running, now=t).delay for t in (0, 50, 100)] == [10, 10, 10]
+    # ... then grows with the time unchanged (10% of it), capped at 4x.
+    assert waiter.step(running, now=200).delay == 20
+    assert waiter.step(running, now=1000).delay == 40
+    assert waiter.step(job("QUEUED"), now=1001).delay == 10  # a change resets the backoff
+    assert waiter.step(running, now=9995).delay == 5  # never sleeps past the deadline
+    assert waiter.step(running, now=10_000).action == "timeout"
+    assert waiter.step(job("CANCELLED"), now=20_000).action == "finish"
+
+
+def test_max_poll_interval_equal_to_poll_interval_disables_backoff():
+    waiter = states.Waiter(poll_interval=10, deadline=None, max_poll_interval=10)
+    running = job("RUNNING")
+    assert {waiter.step(running, now=t).delay for t in (0, 500, 5000)} == {10}
