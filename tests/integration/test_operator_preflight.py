@@ -1,0 +1,80 @@
+"""The operator's image preflight against a real registry on loopback, then the emulator.
+
+``registry_url`` points the preflight at the local registry (as it would at a mirror); the job
+itself still goes to the emulator.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_batchstream.exceptions import ImageCheckFailed
+from airflow_batchstream.operators import BatchStreamJobOperator
+from tests.fixtures.airflow import LOCATION, PROJECT, make_context
+from tests.integration.registry_tools import make_layer
+
+pytestmark = pytest.mark.usefixtures("fresh_preflight_cache")
+
+HOST_REPO = "us-central1-docker.pkg.dev/test-project/images"
+
+
+def operator(registry, image: str, **overrides) -> BatchStreamJobOperator:
+    args = {
+        "task_id": "crunch",
+        "image_uri": f"{HOST_REPO}/{image}:1.0",
+        "location": LOCATION,
+        "project_id": PROJECT,
+        "commands": ["app"],
+        "poll_interval": 0.1,
+        "registry_url": registry.url,
+    }
+    args.update(overrides)
+    return BatchStreamJobOperator(**args)
+
+
+def push(registry, image: str, layers) -> str:
+    pusher = registry.pusher()
+    try:
+        return pusher.push_image(f"test-project/images/{image}", "1.0", layers)
+    finally:
+        pusher.close()
+
+
+def test_pinned_digest_is_what_runs_and_is_reported(gcp_env, emulator, registry):
+    digest = push(registry, "good", [make_layer({"a.txt": b"a\n" * 50}), make_layer({"b.txt": b"b\n" * 50})])
+    summary = operator(registry, "good", pin_image_digest=True).execute(make_context())
+    assert summary["image_digest"] == digest
+    uri = emulator.jobs()[0].task_groups[0].task_spec.runnables[0].container.image_uri
+    assert uri.startswith(f"{HOST_REPO}/good") and uri.endswith(f"@{digest}")  # tag kept, digest wins
+
+
+def test_ineligible_image_fails_before_submission(gcp_env, emulator, registry):
+    layer = make_layer({"same.txt": b"same\n" * 50})
+    push(registry, "dup", [layer, layer])  # duplicate layers cannot be streamed (IS-6)
+    with pytest.raises(ImageCheckFailed, match="cannot be streamed"):
+        operator(registry, "dup").execute(make_context())
+    assert emulator.call_counts == {}
+
+
+def test_warn_mode_submits_anyway(gcp_env, emulator, registry):
+    layer = make_layer({"same.txt": b"again\n" * 50})
+    push(registry, "dup2", [layer, layer])
+    summary = operator(registry, "dup2", image_check="warn").execute(make_context())
+    assert summary["state"] == "SUCCEEDED"
+
+
+def test_unreadable_image_fails_before_submission(gcp_env, emulator, registry):
+    with pytest.raises(ImageCheckFailed, match="cannot be checked"):
+        operator(registry, "missing").execute(make_context())
+    assert emulator.call_counts == {}
+
+
+def test_preflight_is_skipped_offline_without_registry_url(gcp_env, emulator):
+    op = BatchStreamJobOperator(
+        task_id="crunch",
+        image_uri=f"{HOST_REPO}/nowhere:1.0",
+        location=LOCATION,
+        project_id=PROJECT,
+        poll_interval=0.1,
+    )
+    assert op.execute(make_context())["state"] == "SUCCEEDED"
