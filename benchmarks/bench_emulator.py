@@ -55,6 +55,12 @@ def start_emulator(scenario_file: Path) -> tuple[subprocess.Popen, str]:
     return process, line.removeprefix(READY_PREFIX).strip()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), to cost the server alone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def create_jobs(address: str, count: int) -> list[str]:
     client = sync_client(address)
     container = batch_v1.Runnable.Container(image_uri="us-central1-docker.pkg.dev/p/r/i:1")
@@ -147,6 +153,16 @@ def bench_async(address: str, names: list[str], concurrency: int, duration: floa
     return asyncio.run(_bench_async(address, names, concurrency, duration, raw))
 
 
+def _row(shape: str, calls: int, duration: float, server_cpu: float) -> dict:
+    return {
+        "shape": shape,
+        "calls": calls,
+        "calls_per_second": round(calls / duration),
+        "server_cpu_share": round(server_cpu / duration, 2),  # of one core
+        "server_cpu_us_per_call": round(server_cpu / calls * 1e6) if calls else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
@@ -173,22 +189,26 @@ def main(argv: list[str] | None = None) -> int:
             ]
             rows = []
             for shape, run in shapes:
+                cpu_before = cpu_seconds(process.pid)
                 calls = run()
-                rows.append(
-                    {"shape": shape, "calls": calls, "calls_per_second": round(calls / args.duration)}
-                )
+                rows.append(_row(shape, calls, args.duration, cpu_seconds(process.pid) - cpu_before))
+            cpu_before = cpu_seconds(process.pid)
             waiters = asyncio.run(_bench_waiters(address, names, args.interval, args.waiter_duration))
-            waiters["calls_per_second"] = round(waiters["calls"] / args.waiter_duration)
-            rows.append({"shape": f"waiters-{len(names)}@{args.interval:g}s", **waiters})
+            server_cpu = cpu_seconds(process.pid) - cpu_before
+            shape = f"waiters-{len(names)}@{args.interval:g}s"
+            rows.append({**_row(shape, waiters.pop("calls"), args.waiter_duration, server_cpu), **waiters})
         finally:
             process.terminate()
             process.wait(15)
 
     print(f"GetJob throughput, {args.jobs} live jobs, {args.duration:g}s each, {os.cpu_count()} CPUs")
-    print(f"{'client shape':<18}{'calls':>10}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    header = ("client shape", "calls", "calls/s", "srv core", "srv us/call", "p50 ms", "p99 ms")
+    print("{:<18}{:>8}{:>9}{:>10}{:>13}{:>8}{:>8}".format(*header))
     for row in rows:
-        p50, p99 = row.get("p50_ms", ""), row.get("p99_ms", "")
-        print(f"{row['shape']:<18}{row['calls']:>10}{row['calls_per_second']:>10}{p50:>9}{p99:>9}")
+        cells = [row["shape"], row["calls"], row["calls_per_second"], row["server_cpu_share"]]
+        cells += [row["server_cpu_us_per_call"], row.get("p50_ms", ""), row.get("p99_ms", "")]
+        print("{:<18}{:>8}{:>9}{:>10}{:>13}{:>8}{:>8}".format(*cells))
+    print("srv core: share of one CPU the emulator process used; srv us/call: its CPU per call")
     print(f"CreateJob (sync, sequential): {create_rate:.0f} calls/s")
 
     results = ROOT / "benchmarks" / "results"
