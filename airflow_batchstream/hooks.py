@@ -472,7 +472,19 @@ class BatchStreamHook(GoogleBaseHook):
         """
         waiter = states.Waiter(poll_interval, deadline)
         while True:
-            job = self.get_job(name, missing_ok=True)
+            try:
+                job = self.get_job(name, missing_ok=True)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # The retry budget ran out on a transient error: keep waiting, never end here.
+                self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
+                if waiter.backoff.expired():
+                    if cancel_on_timeout:
+                        self.cancel_job(name)
+                    return states.event_payload(None, job_name=name, timed_out=True)
+                sleep(waiter.backoff.next_delay())
+                continue
             step = waiter.step(job)
             if step.action == "finish":
                 tasks = self.failed_tasks(name) if step.outcome is states.Outcome.FAILED else ()

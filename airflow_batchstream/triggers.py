@@ -28,6 +28,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -114,7 +115,9 @@ class BatchStreamJobTrigger(BaseTrigger):
                     gcp_conn_id=self.gcp_conn_id,
                     impersonation_chain=self.impersonation_chain,
                     emulator_host=self.emulator_host or None,
-                    retry=retry or DEFAULT_RETRY,
+                    # A short budget per call: when it runs out on a transient error the loop
+                    # goes on waiting and re-checks the deadline, rather than retrying past it.
+                    retry=retry or replace(DEFAULT_RETRY, budget=max(30.0, 2 * float(self.poll_interval))),
                 )
 
             if self.emulator_host:

@@ -155,3 +155,14 @@ async def test_rate_limiter_spaces_calls():
     started = time.monotonic()
     await asyncio.gather(*(limiter.acquire() for _ in range(30)))
     assert time.monotonic() - started >= (30 - 5) / 50 * 0.9
+
+
+def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, emulator):
+    import threading
+
+    hook = BatchStreamHook(retry=RetryPolicy(initial=0.05, maximum=0.1, budget=0.3))
+    job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="outage", job=JOB)
+    emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
+    threading.Timer(1.5, emulator.set_faults).start()
+    payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=None, cancel_on_timeout=True)
+    assert payload["status"] == "success"
