@@ -72,13 +72,17 @@ else:
 """
 
 
-def _rate(call, seconds: float) -> float:
+def _rate(call, seconds: float, rounds: int = 5) -> float:
+    """Calls per second, best of ``rounds``: on a shared machine the best round is the least disturbed."""
     call()  # warm up
-    count, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        call()
-        count += 1
-    return count / elapsed
+    best = 0.0
+    for _ in range(rounds):
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / rounds:
+            call()
+            count += 1
+        best = max(best, count / elapsed)
+    return best
 
 
 def throughput(seconds: float) -> dict[str, float]:
@@ -106,7 +110,7 @@ def _probe(mode: str, module: str, env: dict[str, str]) -> dict:
 
 
 def import_cost(module: str, runs: int, env: dict[str, str]) -> dict[str, float]:
-    timings = [_probe("time", module, env) for _ in range(runs)]
+    timings = [_probe("time", module, env) for _ in range(runs)]  # median of fresh interpreters
     traced = _probe("alloc", module, env)
     return {
         "import_ms": round(statistics.median(t["seconds"] for t in timings) * 1000, 2),

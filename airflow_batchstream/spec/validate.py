@@ -313,6 +313,8 @@ def _key_path(path: str, key: Any) -> str:
         return f"{path}[{_REPR.repr(key)}]"
     if len(key) > MAX_PATH_KEY:  # absurd keys are shortened: the path must stay readable
         key = key[: MAX_PATH_KEY - 3] + "..."
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        return f'{path}["{key}"]'  # what json.dumps would give, without its cost
     # Readable non-ASCII keys, but escaped lone surrogates: a path must always be printable.
     return f"{path}[{json.dumps(key, ensure_ascii=not _is_json_string(key))}]"
 
@@ -407,96 +409,105 @@ def _fix_type(kind: str) -> str:
 
 
 @_rule("J-FIELD")
-def check_structure(context: _Context) -> Iterator[Problem]:
+def check_structure(context: _Context) -> list[Problem]:
     """J-FIELD, J-TYPE, J-DURATION, J-ONEOF, J-OUTPUT: walk the job along the v1 schema."""
-    yield from _check_message(context.job, schema.ROOT, "")
+    # The walk appends to one list rather than yielding: it is the hot path of validation.
+    out: list[Problem] = []
+    _check_message(context.job, schema.ROOT, "", out)
+    return out
 
 
-def _check_message(value: dict, message: str, path: str) -> Iterator[Problem]:
+def _check_message(value: dict, message: str, path: str, out: list[Problem]) -> None:
     fields = schema.MESSAGES[message]
     for key, item in value.items():
-        field_path = _field_path(path, key)
         kind = fields.get(key) if isinstance(key, str) else None
         if kind is None:
-            yield _unknown_field(key, message, fields, field_path)
+            out.append(_unknown_field(key, message, fields, _field_path(path, key)))
             continue
+        field_path = f"{path}.{key}" if path else key
         if (message, key) in schema.OUTPUT_ONLY and item not in (None, "", {}, []):
-            yield Problem(
-                field_path,
-                "J-OUTPUT",
-                f"{key!r} is output only; Batch ignores it in a create request",
-                f"remove it ({schema.OUTPUT_ONLY[(message, key)]})",
-                WARNING,
+            out.append(
+                Problem(
+                    field_path,
+                    "J-OUTPUT",
+                    f"{key!r} is output only; Batch ignores it in a create request",
+                    f"remove it ({schema.OUTPUT_ONLY[(message, key)]})",
+                    WARNING,
+                )
             )
         if item is not None:  # null means "unset" in proto3 JSON
-            yield from _check_field(item, kind, field_path)
+            _check_field(item, kind, field_path, out)
     for group in schema.ONEOFS.get(message, ()):
         present = [name for name in group if value.get(name) is not None]
         if len(present) > 1:
-            yield Problem(
-                path,
-                "J-ONEOF",
-                f"{' and '.join(present)} are set together, but {message} takes only one of "
-                f"{', '.join(group)}",
-                f"keep one of {', '.join(present)} and remove the others",
+            out.append(
+                Problem(
+                    path,
+                    "J-ONEOF",
+                    f"{' and '.join(present)} are set together, but {message} takes only one of "
+                    f"{', '.join(group)}",
+                    f"keep one of {', '.join(present)} and remove the others",
+                )
             )
 
 
-def _check_field(value: Any, kind: str, path: str) -> Iterator[Problem]:
+def _check_field(value: Any, kind: str, path: str, out: list[Problem]) -> None:
     if kind.startswith("map:"):
-        yield from _check_map(value, kind[4:], path)
+        _check_map(value, kind[4:], path, out)
     elif kind.endswith("[]"):
-        yield from _check_array(value, kind[:-2], path)
+        _check_array(value, kind[:-2], path, out)
     else:
-        yield from _check_value(value, kind, path)
+        _check_value(value, kind, path, out)
 
 
-def _check_map(value: Any, kind: str, path: str) -> Iterator[Problem]:
+def _check_map(value: Any, kind: str, path: str, out: list[Problem]) -> None:
     if not isinstance(value, dict):
-        yield _type_problem(path, f"an object mapping strings to {kind}", value, "a JSON object")
+        out.append(_type_problem(path, f"an object mapping strings to {kind}", value, "a JSON object"))
         return
     for key, item in value.items():
+        if isinstance(key, str) and _is_json_string(key) and item is not None:
+            _check_value(item, kind, _key_path(path, key), out)
+            continue
         item_path = _key_path(path, key)
         if not isinstance(key, str):
-            yield _type_problem(item_path, "a string key", key, "quote the key")
+            out.append(_type_problem(item_path, "a string key", key, "quote the key"))
         elif not _is_json_string(key):
-            yield _surrogate_problem(item_path, key)
-        elif item is None:
-            yield _type_problem(item_path, kind, item, _fix_type(kind))
+            out.append(_surrogate_problem(item_path, key))
         else:
-            yield from _check_value(item, kind, item_path)
+            out.append(_type_problem(item_path, kind, item, _fix_type(kind)))
 
 
-def _check_array(value: Any, kind: str, path: str) -> Iterator[Problem]:
+def _check_array(value: Any, kind: str, path: str, out: list[Problem]) -> None:
     if not isinstance(value, (list, tuple)):
-        yield _type_problem(
-            path, f"an array of {kind}", value, f"wrap the value in a list: [{_short(value)}]"
-        )
+        fix = f"wrap the value in a list: [{_short(value)}]"
+        out.append(_type_problem(path, f"an array of {kind}", value, fix))
         return
     for index, item in enumerate(value):
         item_path = f"{path}[{index}]"
         if item is None:
-            yield _type_problem(item_path, kind, item, "remove the null element")
+            out.append(_type_problem(item_path, kind, item, "remove the null element"))
         else:
-            yield from _check_value(item, kind, item_path)
+            _check_value(item, kind, item_path, out)
 
 
-def _check_value(value: Any, kind: str, path: str) -> Iterator[Problem]:
+def _check_value(value: Any, kind: str, path: str, out: list[Problem]) -> None:
     if kind in schema.MESSAGES:
         if isinstance(value, dict):
-            yield from _check_message(value, kind, path)
+            _check_message(value, kind, path, out)
         else:
-            yield _type_problem(path, f"an object ({kind})", value, _fix_type(kind))
+            out.append(_type_problem(path, f"an object ({kind})", value, _fix_type(kind)))
         return
     checker = _SCALAR_CHECKS.get(kind) or _check_enum
     problem = checker(value, kind, path)
     if problem is not None:
-        yield problem
+        out.append(problem)
 
 
 def _is_json_string(value: Any) -> bool:
     if not isinstance(value, str):
         return False
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")  # lone surrogates cannot be sent
     except UnicodeEncodeError:
