@@ -157,7 +157,7 @@ def test_no_policy_retries_any_nonzero_exit_up_to_max_retry_count(emulator, batc
 
 
 def test_cancel_goes_through_cancellation_in_progress_to_cancelled(emulator, batch_client):
-    emulator.set_scenario({"phases": {"cancelling": 20}, "rules": [{"stay_running": True}]})
+    emulator.set_scenario({"phases": {"cancelling": 40}, "rules": [{"stay_running": True}]})
     created = batch_client.create_job(parent=PARENT, job_id="cancel-me", job=make_job())
 
     operation = batch_client.cancel_job(name=created.name)
@@ -185,7 +185,7 @@ def test_cancel_of_a_finished_job_is_refused(batch_client):
 
 
 def test_delete_goes_through_deletion_in_progress_to_not_found(emulator, batch_client):
-    emulator.set_scenario({"phases": {"deleting": 20}, "rules": [{"stay_running": True}]})
+    emulator.set_scenario({"phases": {"deleting": 40}, "rules": [{"stay_running": True}]})
     created = batch_client.create_job(parent=PARENT, job_id="delete-me", job=make_job())
 
     operation = batch_client.delete_job(request={"name": created.name, "reason": "test"})
