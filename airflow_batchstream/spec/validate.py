@@ -17,7 +17,7 @@ J-DURATION     error    Duration is not ``^\\d+(\\.\\d{1,9})?s$`` (e.g. ``"3600s
 J-ONEOF        error    more than one member of a oneof (container/script/barrier, nfs/gcs/deviceName...)
 J-OUTPUT       warning  output-only field set (``name``, ``uid``, ``status``...): ignored by Batch
 J-DEPRECATED   warning  deprecated field (``taskSpec.environments``)
-J-PARENT       error    job location is not a region (``us-central1``); unknown region per policy
+J-PARENT       error    job location not a region (``us-central1``); unknown region: ``unknown_region``
 J-ID           error    job id not ``^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`` (:func:`validate_job_id`)
 J-SIZE         error    job JSON larger than 1 MiB
 J-TG           error    exactly one task group
@@ -55,6 +55,7 @@ L-3            error    label key with the reserved ``goog-``/``google-`` prefix
 L-4            error    more than 63 job + runnable labels, or more than 61 allocationPolicy labels
 IS-OFF         warning  no container enables image streaming
 IS-1           error    streaming image not ``LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]``
+                        (odd project id: warning; unknown AR location: ``unknown_region``)
 IS-1b          policy   streaming image on an AR-hosted ``*.gcr.io`` host (``gcr_hosts``)
 IS-2           error    image location does not contain the VMs' region
 IS-3           error    streaming container sets options, blockExternalNetwork, username or password
