@@ -93,3 +93,12 @@ if __name__ == "__main__":
     found_messages, found_enums, found_oneofs = build_schema()
     for title, table in (("MESSAGES", found_messages), ("ENUMS", found_enums), ("ONEOFS", found_oneofs)):
         print(f"{title} = {pprint.pformat(dict(sorted(table.items())), sort_dicts=False, width=100)}\n")
+
+
+def test_field_names_the_rules_rely_on_exist() -> None:
+    from airflow_batchstream.spec.validate import STREAMING_FIELDS
+
+    container = schema.MESSAGES["Runnable.Container"]
+    assert set(STREAMING_FIELDS) <= set(container)
+    # IS-3 must forbid exactly the rest; a new Container field would show up here first.
+    assert set(container) - STREAMING_FIELDS == {"options", "blockExternalNetwork", "username", "password"}
