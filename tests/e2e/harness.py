@@ -242,10 +242,16 @@ class AirflowStack:
         migrated = self.airflow("db", "migrate")
         if migrated.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+        local_args = {
+            "api-server": ["--host", "127.0.0.1", "--port", str(self.api_port)],
+            # One AIRFLOW_HOME for all: the API server reads task and trigger logs from its files,
+            # so no log server is needed (Airflow binds those to every interface, not loopback).
+            "scheduler": ["--skip-serve-logs"],
+            "triggerer": ["--skip-serve-logs"],
+        }
         for name, args in AIRFLOW_COMMANDS.items():
-            if name == "api-server":
-                args = [*args, "--host", "127.0.0.1", "--port", str(self.api_port)]
-            service = Service(name, [str(VENV_BIN / "airflow"), *args], self.home / f"{name}.log")
+            argv = [str(VENV_BIN / "airflow"), *args, *local_args.get(name, [])]
+            service = Service(name, argv, self.home / f"{name}.log")
             service.start(self.env, self.home)
             self.services.append(service)
 
@@ -362,7 +368,7 @@ class AirflowApi:
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         return self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 240.0) -> dict:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> dict:
         """Wait for a run to finish (success or failed) and return it."""
 
         def finished():
