@@ -1,0 +1,210 @@
+"""The example DAGs in dags/: they import cleanly, cheaply, and say what they promise.
+
+The DagBag is filled in a fresh interpreter with a throwaway AIRFLOW_HOME, as the DAG processor
+would, and reports back as JSON: import errors (what ``airflow dags list-import-errors`` lists), the
+shape of every DAG and task, and which heavy modules parsing loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from airflow_batchstream.spec.images import location_contains, parse_image
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+EXAMPLES = sorted(path.stem for path in DAGS.glob("*.py"))
+POLL_VARIABLE = "7.5"
+
+#: Parse time is sacred (DESIGN.md): none of these may load while the DAG processor imports a file.
+HEAVY_MODULES = ("google.cloud.batch_v1", "google.api_core", "grpc", "requests")
+
+_PROBE = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(sys.argv[1])
+
+def describe(task):
+    kwargs = dict(getattr(task, "partial_kwargs", {}) or {})
+    expand = getattr(getattr(task, "expand_input", None), "value", None)
+    fields = {}
+    for name in ("image_uri", "location", "project_id", "commands", "task_count", "poll_interval",
+                 "wait_for_completion", "deferrable", "image_check", "pin_image_digest", "job_name",
+                 "environment"):
+        value = getattr(task, name, kwargs.get(name))
+        if value is not None:
+            fields[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else repr(value)
+    return {
+        "class": type(task).__name__,
+        "operator": getattr(task, "operator_name", None) or getattr(task, "task_type", None),
+        "mapped": expand is not None,
+        "expand": sorted(expand) if isinstance(expand, dict) else None,
+        "expand_values": expand if isinstance(expand, dict) else None,
+        "upstream": sorted(task.upstream_task_ids),
+        "fields": fields,
+    }
+
+out = {
+    "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+    "dags": {
+        dag_id: {
+            "fileloc": dag.fileloc,
+            "tags": sorted(dag.tags),
+            "doc_md": dag.doc_md,
+            "schedule": str(dag.schedule) if dag.schedule is not None else None,
+            "catchup": dag.catchup,
+            "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "tasks": {task.task_id: describe(task) for task in dag.tasks},
+        }
+        for dag_id, dag in bag.dags.items()
+    },
+    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("grpc", "requests")
+                    or m.startswith(("google.cloud.batch_v1", "google.api_core"))),
+}
+print("PROBE-RESULT " + json.dumps(out, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BATCHSTREAM"))}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__UNIT_TEST_MODE="True",
+        AIRFLOW_VAR_BATCHSTREAM_POLL_INTERVAL=POLL_VARIABLE,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(DAGS)],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("PROBE-RESULT ")]
+    assert done.returncode == 0 and lines, f"DagBag probe failed:\n{done.stdout}\n{done.stderr}"
+    return json.loads(lines[-1].removeprefix("PROBE-RESULT "))
+
+
+def dag(parsed, dag_id: str) -> dict:
+    return parsed["dags"][dag_id]
+
+
+def render_default(template: str) -> str:
+    """Render a field as it runs when no Variable is set: ``var.value.get(key, default)`` -> default."""
+
+    class Defaults:
+        @staticmethod
+        def get(_key, default=None):
+            return default
+
+    return jinja2.Template(template).render(var={"value": Defaults()})
+
+
+def batch_tasks(parsed) -> list[tuple[str, str, dict]]:
+    return [
+        (dag_id, task_id, task)
+        for dag_id, info in parsed["dags"].items()
+        for task_id, task in info["tasks"].items()
+        if task["class"] in ("BatchStreamJobOperator", "MappedOperator") and "image_uri" in task["fields"]
+    ]
+
+
+def test_there_are_the_four_examples():
+    assert EXAMPLES == [
+        "example_batchstream_array_and_mapping",
+        "example_batchstream_partitioned",
+        "example_batchstream_preflight",
+        "example_batchstream_sensor",
+    ]
+
+
+def test_no_import_errors(parsed):
+    assert parsed["import_errors"] == {}
+
+
+def test_one_dag_per_file_named_after_it(parsed):
+    assert sorted(parsed["dags"]) == EXAMPLES
+    for dag_id, info in parsed["dags"].items():
+        assert Path(info["fileloc"]).stem == dag_id
+
+
+def test_parsing_the_examples_loads_no_client_library(parsed):
+    assert parsed["heavy"] == []
+
+
+@pytest.mark.parametrize("dag_id", EXAMPLES)
+def test_every_example_is_tagged_and_documented(parsed, dag_id):
+    info = dag(parsed, dag_id)
+    assert {"batchstream", "example"} <= set(info["tags"])
+    assert info["doc_md"] and len(info["doc_md"]) > 200, "the DAG's docs are what the UI shows"
+    assert "batchstream_project" in info["doc_md"], "say how to run it on Google Cloud"
+    assert info["start_date"] < "2025"  # in the past: the UI can trigger and backfill it
+
+
+def test_every_job_defaults_to_a_streamable_image_in_its_location(parsed):
+    tasks = batch_tasks(parsed)
+    assert len(tasks) >= 5
+    for dag_id, task_id, task in tasks:
+        image = render_default(task["fields"]["image_uri"])
+        location = render_default(task["fields"]["location"])
+        ref, problems = parse_image(image)
+        assert ref is not None, (dag_id, task_id, [p.format() for p in problems])
+        assert location_contains(ref.location, location), (dag_id, task_id, image, location)
+        assert render_default(task["fields"]["project_id"]), "a project for real Google Cloud"
+
+
+def test_poll_interval_comes_from_the_variable(parsed):
+    for dag_id, task_id, task in batch_tasks(parsed):
+        if task["fields"].get("wait_for_completion") is False:
+            continue  # returns right after submission: never polls
+        assert task["fields"]["poll_interval"] == float(POLL_VARIABLE), (dag_id, task_id)
+    sensor = dag(parsed, "example_batchstream_sensor")["tasks"]["wait_for_job"]
+    assert sensor["fields"]["poll_interval"] == float(POLL_VARIABLE)
+
+
+def test_partitioned_example_is_a_daily_pipeline_keyed_by_its_date(parsed):
+    info = dag(parsed, "example_batchstream_partitioned")
+    assert info["catchup"] is False
+    assert "@daily" in info["schedule"] or "0 0 * * *" in info["schedule"]
+    commands = info["tasks"]["process_partition"]["fields"]["commands"]
+    assert "{{ ds }}" in commands
+
+
+def test_array_and_mapping_example_has_an_array_job_and_a_mapped_task(parsed):
+    tasks = dag(parsed, "example_batchstream_array_and_mapping")["tasks"]
+    array = tasks["shard_array"]["fields"]
+    assert array["task_count"] > 1
+    assert "BATCH_TASK_INDEX" in " ".join(array["commands"])
+    mapped = tasks["per_table"]
+    assert mapped["mapped"] and mapped["expand"] == ["commands"]
+    assert len(mapped["expand_values"]["commands"]) == 3
+
+
+def test_sensor_example_waits_in_the_triggerer_on_the_submitted_job(parsed):
+    tasks = dag(parsed, "example_batchstream_sensor")["tasks"]
+    assert tasks["submit"]["fields"]["wait_for_completion"] is False
+    sensor = tasks["wait_for_job"]
+    assert sensor["class"] == "BatchStreamJobSensor"
+    assert sensor["fields"]["deferrable"] is True
+    assert "xcom_pull(task_ids='submit')" in sensor["fields"]["job_name"]
+    assert sensor["upstream"] == ["submit"]
+
+
+def test_preflight_example_checks_pins_and_defers(parsed):
+    fields = dag(parsed, "example_batchstream_preflight")["tasks"]["streamed_job"]["fields"]
+    assert fields["image_check"] == "error"
+    assert fields["pin_image_digest"] is True
+    assert fields["deferrable"] is True
