@@ -1,0 +1,46 @@
+"""scripts/run-example, the README's first command: the example DAG end to end, and its exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+from tests.e2e.harness import REPO
+
+
+def run_example(home, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BATCHSTREAM"))}
+    env["BATCHSTREAM_EXAMPLE_HOME"] = str(home)
+    return subprocess.run(
+        [str(REPO / "scripts" / "run-example"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+
+
+def test_run_example_prints_the_job_summary(tmp_path):
+    done = run_example(tmp_path / "home", "2024-02-29")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "for 2024-02-29: success" in out
+    assert "state         SUCCEEDED" in out
+    assert "console_url   https://console.cloud.google.com/batch/jobsDetail/regions/us-central1/jobs/" in out
+    assert "timeline" in out and "running=" in out
+    # The emulator was stopped on the way out: nothing listens on the address it printed.
+    address = next(line.split()[-1] for line in out.splitlines() if "emulator serving on" in line)
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        assert sock.connect_ex((host, int(port))) != 0, f"the emulator still serves on {address}"
+
+
+def test_run_example_fails_when_the_dag_run_fails(tmp_path):
+    # `airflow dags test` rejects the date: the script must exit non-zero and show why.
+    done = run_example(tmp_path / "home", "not-a-date")
+    assert done.returncode != 0
+    assert "Done: the job ran" not in done.stdout
+    assert "dags-test.log" in done.stderr
