@@ -55,13 +55,43 @@ def e2e_emulator_address(e2e_dir):
         service.stop()
 
 
+#: The image the examples default to, as its repository path in a registry and its tag.
+DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_TAG = "example-project/pipelines/etl", "1.0"
+
+
 @pytest.fixture(scope="session")
-def airflow_stack(e2e_dir, e2e_emulator_address):
+def e2e_registry(request):
+    """``(url, digest)``: a loopback registry holding the examples' default image, or None.
+
+    The preflight example reads its registry from the ``batchstream_registry_url`` Variable; with
+    this registry it really checks the image and pins the digest. Without the ``docker-registry``
+    binary (CI installs it) the preflight stays skipped, as it is against the emulator alone.
+    """
+    try:
+        registry = request.getfixturevalue("registry")
+    except pytest.skip.Exception:
+        return None
+    from tests.integration.registry_tools import make_layer
+
+    pusher = registry.pusher()
+    try:
+        layer = make_layer({"app/etl.py": b"print('etl')\n"})
+        digest = pusher.push_image(DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_TAG, [layer])
+    finally:
+        pusher.close()
+    return registry.url, digest
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(e2e_dir, e2e_emulator_address, e2e_registry):
     """API server, scheduler, DAG processor and triggerer, with dags/ and tests/e2e/dags/."""
+    extra_env = {"BATCHSTREAM_EMULATOR_HOST": e2e_emulator_address}
+    if e2e_registry is not None:
+        extra_env["AIRFLOW_VAR_BATCHSTREAM_REGISTRY_URL"] = e2e_registry[0]
     stack = AirflowStack(
         home=e2e_dir / "airflow-home",
         dag_folders=[EXAMPLE_DAGS, E2E_DAGS],
-        extra_env={"BATCHSTREAM_EMULATOR_HOST": e2e_emulator_address},
+        extra_env=extra_env,
     )
     try:
         stack.start()

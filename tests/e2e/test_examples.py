@@ -13,7 +13,7 @@ import re
 import pytest
 
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink
-from tests.e2e.conftest import LOCATION, PROJECT
+from tests.e2e.conftest import DEFAULT_IMAGE_NAME, LOCATION, PROJECT
 from tests.e2e.harness import wait_for
 
 PARTITIONED = "example_batchstream_partitioned"
@@ -138,15 +138,25 @@ def test_sensor_example_waits_on_the_submitted_job(api, batch, runs):
     assert_deferred_to_the_triggerer(api, SENSOR, run_id, "wait_for_job")
 
 
-def test_preflight_example_defers_to_the_triggerer(api, batch, runs):
+def test_preflight_example_checks_pins_and_defers(api, batch, runs, e2e_registry):
     run_id = runs["preflight"]
     task_id = "streamed_job"
     assert api.wait_for_run(PREFLIGHT, run_id)["state"] == "success"
     assert_deferred_to_the_triggerer(api, PREFLIGHT, run_id, task_id)
     summary = summary_of(api, PREFLIGHT, run_id, task_id)
-    assert job_named(batch, summary["job_name"]).status.state.name == "SUCCEEDED"
-    # Offline there is no Artifact Registry: the preflight says it skipped rather than failing.
-    assert "preflight skipped" in api.task_log(PREFLIGHT, run_id, task_id)
+    job = job_named(batch, summary["job_name"])
+    assert job.status.state.name == "SUCCEEDED"
+    image = job.task_groups[0].task_spec.runnables[0].container.image_uri
+    if e2e_registry is None:
+        # No registry at all: the preflight says it skipped rather than failing, and pins nothing.
+        assert "preflight skipped" in api.task_log(PREFLIGHT, run_id, task_id)
+        assert "@sha256:" not in image
+        pytest.skip("docker-registry is not installed: the preflight and pinning were not exercised")
+    _, digest = e2e_registry
+    # The image was read from the registry and the job runs exactly the manifest that was checked.
+    assert image.startswith(f"us-central1-docker.pkg.dev/{DEFAULT_IMAGE_NAME}:")
+    assert image.endswith(f"@{digest}")
+    assert summary["image_digest"] == digest
 
 
 # --- a backfill, as the UI creates it ------------------------------------------------------------
