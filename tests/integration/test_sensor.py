@@ -101,3 +101,15 @@ def test_poke_is_false_while_running(gcp_env, emulator, batch_client):
     assert (
         context["ti"].xcoms["batchstream_job_link"].endswith(f"jobs/external-app/details?project={PROJECT}")
     )
+
+
+def test_reschedule_mode_frees_the_slot_until_the_job_ends(gcp_env, emulator, batch_client):
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = submit(batch_client)
+    with pytest.raises(AirflowRescheduleException):
+        sensor(name, mode="reschedule").execute(make_context(task_id="wait"))
+    emulator.finish_job(name)
+    summary = sensor(name, mode="reschedule").execute(make_context(task_id="wait"))
+    assert summary["state"] == "SUCCEEDED"
