@@ -111,5 +111,10 @@ def test_reschedule_mode_frees_the_slot_until_the_job_ends(gcp_env, emulator, ba
     with pytest.raises(AirflowRescheduleException):
         sensor(name, mode="reschedule").execute(make_context(task_id="wait"))
     emulator.finish_job(name)
+    import time
+
+    deadline = time.monotonic() + 10
+    while emulator.job(name).status.state.name != "SUCCEEDED" and time.monotonic() < deadline:
+        time.sleep(0.05)  # the rescheduled try comes later; by then the job has ended
     summary = sensor(name, mode="reschedule").execute(make_context(task_id="wait"))
     assert summary["state"] == "SUCCEEDED"
