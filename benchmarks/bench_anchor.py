@@ -174,7 +174,9 @@ def anchor_trigger_factory(address: str, poll: float, counter: list[int]):
     def get_conn(self):
         if self._client is None:
             channel = grpc.aio.insecure_channel(address)
-            self._client = BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel))
+            self._client = BatchServiceAsyncClient(
+                transport=BatchServiceGrpcAsyncIOTransport(channel=channel)
+            )
         return self._client
 
     original = CloudBatchAsyncHook.get_batch_job
@@ -297,8 +299,18 @@ def measure_waits(count: int, poll: float, sides: list[str]) -> dict:
         results = {}
         for side in sides:
             out = subprocess.run(
-                [sys.executable, __file__, "--wait-worker", side, "--address", address,
-                 "--jobs", str(count), "--poll", str(poll)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--wait-worker",
+                    side,
+                    "--address",
+                    address,
+                    "--jobs",
+                    str(count),
+                    "--poll",
+                    str(poll),
+                ],
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
@@ -325,13 +337,15 @@ def ratio(anchor: float, ours: float) -> str:
 def report(imports: dict, waits: dict, args) -> str:
     a, o = imports["anchor"], imports["ours"]
     lines = [
-        "(a) added to a DAG file on top of `import airflow.sdk` (median of %d fresh interpreters)" % args.repeat,
+        f"(a) added to a DAG file on top of `import airflow.sdk` "
+        f"(median of {args.repeat} fresh interpreters)",
         f"{'':28}{'ours':>14}{'anchor':>14}{'anchor/ours':>14}",
         f"{'import time (ms)':28}{o['seconds'] * 1e3:>14.1f}{a['seconds'] * 1e3:>14.1f}"
         f"{ratio(a['seconds'], o['seconds']):>14}",
         f"{'memory (RSS MiB)':28}{o['rss_bytes'] / 2**20:>14.2f}{a['rss_bytes'] / 2**20:>14.2f}"
         f"{ratio(a['rss_bytes'], o['rss_bytes']):>14}",
-        f"{'modules loaded':28}{o['modules']:>14.0f}{a['modules']:>14.0f}{ratio(a['modules'], o['modules']):>14}",
+        f"{'modules loaded':28}{o['modules']:>14.0f}{a['modules']:>14.0f}"
+        f"{ratio(a['modules'], o['modules']):>14}",
         f"{'loads grpc':28}{o['loads_grpc']!s:>14}{a['loads_grpc']!s:>14}",
         "",
     ]
@@ -371,8 +385,9 @@ def report(imports: dict, waits: dict, args) -> str:
                 if s == "anchor":
                     continue
                 w = waits[s]
+                per_job = ratio(anchor["bytes_per_waiting_job"], w["bytes_per_waiting_job"])
                 lines.append(
-                    f"anchor/{s}: memory per job {ratio(anchor['bytes_per_waiting_job'], w['bytes_per_waiting_job'])}, "
+                    f"anchor/{s}: memory per job {per_job}, "
                     f"CPU {ratio(anchor['cpu_seconds'], w['cpu_seconds'])}, "
                     f"API calls {ratio(anchor['api_calls'], w['api_calls'])}; "
                     f"p95 latency {w['latency_p95']:.2f}s vs target <= {args.poll + 1:g}s"
@@ -382,7 +397,9 @@ def report(imports: dict, waits: dict, args) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--poll", type=float, default=12.0)
     parser.add_argument("--repeat", type=int, default=5)
@@ -406,7 +423,9 @@ def main() -> None:
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench_anchor_{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps({"args": vars(args), "imports": imports, "waits": waits, "table": table}, indent=2))
+    path.write_text(
+        json.dumps({"args": vars(args), "imports": imports, "waits": waits, "table": table}, indent=2)
+    )
     print(f"\nwritten to {path.relative_to(ROOT)}")
 
 
