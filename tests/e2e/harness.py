@@ -95,6 +95,8 @@ def local_airflow_config(home: Path, api_port: int, dag_folders: Iterable[Path])
         "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        # The log servers are skipped (--skip-serve-logs); free ports anyway, so that nothing here
+        # ever collides with another Airflow on the same machine.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
