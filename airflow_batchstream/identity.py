@@ -17,9 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-JOB_ID_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-LABEL_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_PATTERN = re.compile(r"^[a-z0-9_-]{0,63}$")
+from airflow_batchstream.spec.validate import JOB_ID_RE
 
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "airflow-batchstream"
@@ -113,7 +111,7 @@ def job_id_for(dag_id: str, task_id: str, run_id: str, map_index: int = -1, try_
         readable = readable[: _MAX_JOB_ID - len(suffix) - len(digest) - 1].strip("-") or "af"
         prefix = f"{readable}-{digest}"
     job_id = prefix + suffix
-    assert JOB_ID_PATTERN.match(job_id), job_id
+    assert JOB_ID_RE.match(job_id), job_id
     return job_id
 
 

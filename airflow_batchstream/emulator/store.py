@@ -37,6 +37,15 @@ from airflow_batchstream.emulator.timeline import (
     Timeline,
     build_timeline,
 )
+from airflow_batchstream.spec.images import region_of_allowed_location
+from airflow_batchstream.spec.policy import BATCH_REGIONS
+from airflow_batchstream.spec.validate import (
+    JOB_ID_RE,
+    MAX_JOB_BYTES,
+    MAX_PARALLELISM,
+    MAX_TASKS,
+    RESERVED_LABEL_PREFIXES,
+)
 
 JobPB = batch.Job.pb()
 JobStatusPB = batch.JobStatus.pb()
@@ -49,22 +58,8 @@ CancelJobResponsePB = batch.CancelJobResponse.pb()
 LifecyclePolicyPB = batch.LifecyclePolicy.pb()
 TaskGroupPB = batch.TaskGroup.pb()
 
-#: Batch regions (reference section 1, J-PARENT); served by ListLocations/GetLocation only, so a
-#: job in a region added later is still accepted.
-BATCH_REGIONS = (
-    "northamerica-northeast1", "northamerica-northeast2", "southamerica-east1", "southamerica-west1",
-    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
-    "us-west1", "us-west2", "us-west3", "us-west4",
-    "europe-central2", "europe-north1", "europe-southwest1",
-    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8",
-    "europe-west9", "europe-west10", "europe-west12", "me-central1", "me-central2", "me-west1",
-    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
-    "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
-    "australia-southeast1", "australia-southeast2",
-)  # fmt: skip
 PROJECT_NAME_RE = re.compile(r"^projects/([^/]+)$")
 LOCATION_NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
-JOB_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 PROJECT_RE = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9])"
 LOCATION_RE = r"[a-z]+-[a-z]+[0-9]+"
 PARENT_RE = re.compile(rf"^projects/({PROJECT_RE})/locations/({LOCATION_RE})$")
@@ -73,17 +68,11 @@ JOB_NAME_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+)/jobs/([^/]+)$")
 TASK_GROUP_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+/jobs/[^/]+)/taskGroups/([^/]+)$")
 TASK_NAME_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+/jobs/[^/]+)/taskGroups/([^/]+)/tasks/([^/]+)$")
 OPERATION_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+)/operations/([^/]+)$")
-ZONE_RE = re.compile(r"^zones/([a-z]+-[a-z]+[0-9]+)-[a-z]$")
-REGION_RE = re.compile(r"^regions/([a-z]+-[a-z]+[0-9]+)$")
 
 TASK_GROUP_ID = "group0"
-MAX_TASKS = 100_000
-MAX_PARALLELISM = 5_000
-MAX_JOB_BYTES = 1024 * 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 PURGE_EVERY = 256  # creates between sweeps of deleted jobs
-RESERVED_LABEL_PREFIXES = ("goog-", "google-")
 JOB_ORDERINGS = {"": ("create_time", False), "name": ("name", False), "name desc": ("name", True)}
 JOB_ORDERINGS |= {"create_time": ("create_time", False), "create_time desc": ("create_time", True)}
 JOB_FILTER_RE = re.compile(r'^\s*(?:status\.state|state|Status)\s*[:=]\s*"?([A-Z_]+)"?\s*$')
@@ -178,14 +167,6 @@ def _validate_request_id(request_id: str) -> None:
         raise _invalid("request_id must not be the zero UUID.")
 
 
-def _region_of(entry: str) -> str | None:
-    for pattern in (ZONE_RE, REGION_RE):
-        match = pattern.match(entry)
-        if match:
-            return match.group(1)
-    return None
-
-
 def _validate_job(spec, parent_location: str) -> None:
     """What CreateJob rejects (reference section 6); the rest is the validator's business."""
     if spec.ByteSize() > MAX_JOB_BYTES:
@@ -224,7 +205,7 @@ def _validate_job(spec, parent_location: str) -> None:
     if reserved:
         raise _invalid(f"Labels {sorted(reserved)} use a reserved prefix (goog-, google-).")
     locations = spec.allocation_policy.location.allowed_locations
-    regions = {_region_of(entry) for entry in locations}
+    regions = {region_of_allowed_location(entry) for entry in locations}
     if None in regions:
         raise _invalid(f"allocationPolicy.location.allowedLocations has an invalid entry: {list(locations)}.")
     if len(regions) > 1:
@@ -576,7 +557,7 @@ class Store:
         match = PROJECT_NAME_RE.match(request.name)
         if not match:
             raise _invalid(f"Invalid name {request.name!r}: expected projects/PROJECT.")
-        locations = [_location(match.group(1), region) for region in BATCH_REGIONS]
+        locations = [_location(match.group(1), region) for region in sorted(BATCH_REGIONS)]
         page, token = _page(locations, request.page_size, request.page_token)
         return locations_pb2.ListLocationsResponse(locations=page, next_page_token=token).SerializeToString()
 
