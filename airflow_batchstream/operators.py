@@ -16,13 +16,13 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpecInvalid
+from airflow_batchstream.hooked import UsesBatchStreamHook
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from google.cloud.batch_v1 import Job
 
-    from airflow_batchstream.hooks import BatchStreamHook
     from airflow_batchstream.identity import TaskInstanceIdentity
     from airflow_batchstream.spec.policy import ValidationPolicy
 
@@ -30,7 +30,7 @@ IMAGE_CHECKS = ("error", "warn", "off")
 _EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
 
 
-class BatchStreamJobOperator(BaseOperator):
+class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     """Run a container on Google Cloud Batch with Image Streaming, exactly once per try.
 
     The job is rendered from the parameters, validated (every problem reported at once, before any
@@ -214,20 +214,9 @@ class BatchStreamJobOperator(BaseOperator):
         self.validation_policy = validation_policy
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
-        self._hook: BatchStreamHook | None = None
         self._job_name: str | None = None
 
     # -- pieces of execute, in order
-
-    @property
-    def hook(self) -> BatchStreamHook:
-        if self._hook is None:
-            from airflow_batchstream.hooks import BatchStreamHook
-
-            self._hook = BatchStreamHook(
-                gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
-            )
-        return self._hook
 
     def render(self, identity: TaskInstanceIdentity) -> dict[str, Any]:
         """The Job dict for this try, with the provider's identity labels merged in."""

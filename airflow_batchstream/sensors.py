@@ -16,15 +16,14 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import JobFailed, SensedJobFailed
+from airflow_batchstream.hooked import UsesBatchStreamHook
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_batchstream.hooks import BatchStreamHook
 
-
-class BatchStreamJobSensor(BaseSensorOperator):
+class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
     """Wait until a Batch job ends; succeed only if it SUCCEEDED.
 
     :param job_name: full job name ``projects/P/locations/L/jobs/J``. (templated)
@@ -55,18 +54,7 @@ class BatchStreamJobSensor(BaseSensorOperator):
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval if poll_interval is not None else self.poke_interval)
-        self._hook: BatchStreamHook | None = None
         self._links_pushed = False
-
-    @property
-    def hook(self) -> BatchStreamHook:
-        if self._hook is None:
-            from airflow_batchstream.hooks import BatchStreamHook
-
-            self._hook = BatchStreamHook(
-                gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
-            )
-        return self._hook
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

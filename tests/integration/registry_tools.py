@@ -45,6 +45,24 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """Start ``handler`` on a free loopback port in a daemon thread."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def shut_down(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+
 @dataclass(frozen=True)
 class Blob:
     """Bytes with their digest; ``diff_id`` is the digest of the uncompressed tar for layers."""
@@ -359,7 +377,6 @@ class TokenServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -374,7 +391,7 @@ class TokenServer:
     def start(self) -> TokenServer:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 status, body = server._answer(self.path, self.headers.get("Authorization", ""))
                 payload = json.dumps(body).encode()
@@ -384,19 +401,12 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = serve_on_loopback(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
     def _answer(self, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
         query = parse_qs(urlsplit(path).query)
@@ -469,7 +479,7 @@ class RedirectingFront:
     def start(self) -> RedirectingFront:
         front = self
 
-        class Front(BaseHTTPRequestHandler):
+        class Front(QuietHandler):
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 if "/blobs/" in path:
@@ -490,10 +500,7 @@ class RedirectingFront:
                 self.end_headers()
                 self.wfile.write(answer.content)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        class Storage(BaseHTTPRequestHandler):
+        class Storage(QuietHandler):
             def do_GET(self) -> None:
                 front.blob_authorizations.append(self.headers.get("Authorization"))
                 path = urlsplit(self.path).path[len("/storage/") :]
@@ -504,19 +511,12 @@ class RedirectingFront:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        for handler in (Front, Storage):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            self._servers.append(server)
+        self._servers = [serve_on_loopback(handler) for handler in (Front, Storage)]
         return self
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            shut_down(server)
         self._servers.clear()
 
 
@@ -544,7 +544,7 @@ class ScriptedRegistry:
     def start(self) -> ScriptedRegistry:
         scripted = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 scripted.seen.append(path)
@@ -556,18 +556,12 @@ class ScriptedRegistry:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_on_loopback(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
 
 # --- an OAuth 2.0 token endpoint for service-account JSON keys (what oauth2.googleapis.com does) --------
@@ -593,7 +587,7 @@ class OAuthTokenEndpoint:
     def start(self) -> OAuthTokenEndpoint:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 import jwt
 
@@ -609,18 +603,12 @@ class OAuthTokenEndpoint:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_on_loopback(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server)
+        self._server = None
 
     def write_key_file(self, path: Path, email: str) -> Path:
         """A service-account JSON key (fresh RSA key) whose token_uri is this endpoint."""

@@ -293,4 +293,4 @@ def test_static_mistakes_fail_at_parse_time(kwargs, message):
 def test_constructor_does_no_io(monkeypatch):
     monkeypatch.setenv("BATCHSTREAM_EMULATOR_HOST", "127.0.0.1:9")  # nothing listens there
     op = operator()
-    assert op._hook is None
+    assert "hook" not in vars(op)
