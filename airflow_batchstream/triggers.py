@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 #: Seconds ``on_kill`` may spend cancelling (the runner bounds it by [triggerer] on_kill_timeout).
 ON_KILL_BUDGET = 20.0
 
+#: The event is held until this long after deferral. Airflow 3.3's scheduler fails a deferred
+#: task whose trigger fires before it has processed the executor's report of the worker's
+#: defer-exit ("state mismatch", apache/airflow#71580 and #72716): the job succeeded, the task
+#: fails, and its retry would start the job again. Real Batch jobs take longer than this to get a
+#: VM, so only jobs that end within seconds of deferral wait a little longer.
+DEFER_SETTLE_SECONDS = 10.0
+
 
 class BatchStreamJobTrigger(BaseTrigger):
     """Fire one event when a Batch job ends, is gone, or its deadline passes.
@@ -60,6 +67,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     :param image_digest: digest the operator resolved, carried into the summary.
     :param max_poll_interval: longest delay between checks while nothing changes (default
         ``4 * poll_interval``); ``poll_interval`` itself disables the backoff.
+    :param not_before: epoch seconds before which the event is not fired (default: now, at defer
+        time, plus :data:`DEFER_SETTLE_SECONDS`); serialized, so a rebuild keeps it.
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         emulator_host: str | None = None,
         image_digest: str = "",
         max_poll_interval: float | None = None,
+        not_before: float | None = None,
     ):
         super().__init__()
         self.job_name = job_name
@@ -87,6 +97,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         )
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
+        self.not_before = time.time() + DEFER_SETTLE_SECONDS if not_before is None else not_before
         self._hook: BatchStreamHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -102,6 +113,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 "emulator_host": self.emulator_host,
                 "image_digest": self.image_digest,
                 "max_poll_interval": self.max_poll_interval,
+                "not_before": self.not_before,
             },
         )
 
@@ -132,7 +144,9 @@ class BatchStreamJobTrigger(BaseTrigger):
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self.wait())
+        payload = await self.wait()
+        await asyncio.sleep(max(0.0, self.not_before - time.time()))
+        yield TriggerEvent(payload)
 
     async def wait(self) -> dict[str, Any]:
         """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""

@@ -209,8 +209,14 @@ def ours_trigger_factory(address: str, poll: float, counter: list[int], max_poll
     BatchStreamHook.aget_job = aget_job
 
     def make(name: str):
+        # not_before=0: the post-deferral hold guards against Airflow's scheduler race, which
+        # a bare event loop does not have; latency here is the wait's own.
         return BatchStreamJobTrigger(
-            job_name=name, poll_interval=poll, emulator_host=address, max_poll_interval=max_poll
+            job_name=name,
+            poll_interval=poll,
+            emulator_host=address,
+            max_poll_interval=max_poll,
+            not_before=0.0,
         )
 
     return make

@@ -67,6 +67,24 @@ async def test_success_event_carries_the_summary(gcp_env, emulator, batch_client
     assert payload["diagnosis"] == ""
 
 
+async def test_event_is_held_until_the_scheduler_has_seen_the_deferral(gcp_env, emulator, batch_client):
+    # Airflow 3.3's scheduler fails a task whose trigger fires right after deferral (see
+    # DEFER_SETTLE_SECONDS); the hold is set at defer time and survives a triggerer restart.
+    name = create_job(batch_client)
+    not_before = time.time() + 2.0
+    payload = await arun_trigger(rebuild(trigger_for(name, not_before=not_before)))
+    assert payload["status"] == "success"
+    assert time.time() >= not_before
+
+
+def test_hold_defaults_to_the_settle_time_from_defer_time(monkeypatch):
+    monkeypatch.setattr("airflow_batchstream.triggers.DEFER_SETTLE_SECONDS", 10.0)
+    before = time.time()
+    trigger = trigger_for("projects/p/locations/l/jobs/j")
+    assert before + 10.0 <= trigger.not_before <= time.time() + 10.0
+    assert rebuild(trigger).not_before == trigger.not_before
+
+
 async def test_deadline_is_absolute_and_survives_a_rebuild(gcp_env, emulator, batch_client):
     emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
     name = create_job(batch_client)
