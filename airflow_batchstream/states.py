@@ -78,19 +78,19 @@ RESERVED_EXIT_CODES: Mapping[int, tuple[str, str]] = {
     ),
     50001: (
         "the Spot/preemptible VM was preempted",
-        "retry it: set max_retries > 0 (with retry_exit_codes including 50001) or run on standard VMs",
+        "set max_retries > 0 (Batch then retries 50001-50004 and 50006) or run on standard VMs (spot=False)",
     ),
     50002: (
         "Batch stopped receiving updates from the VM (VM reporting timeout)",
-        "retry it (max_retries with 50002); check the VM's network/firewall and quota if it repeats",
+        "set max_retries > 0 so that Batch retries it; if it repeats, check the VM's network and quota",
     ),
     50003: (
         "the VM was rebooted while the task ran",
-        "retry it (max_retries with 50003)",
+        "set max_retries > 0 so that Batch retries it",
     ),
     50004: (
         "the VM and task became unresponsive",
-        "retry it (max_retries with 50004); check memory pressure (memory_mib) if it repeats",
+        "set max_retries > 0 so that Batch retries it; check memory pressure (memory_mib) if it repeats",
     ),
     50005: (
         "the task ran longer than its maximum run duration",
@@ -98,7 +98,7 @@ RESERVED_EXIT_CODES: Mapping[int, tuple[str, str]] = {
     ),
     50006: (
         "the VM was recreated while the task ran",
-        "retry it (max_retries with 50006)",
+        "set max_retries > 0 so that Batch retries it",
     ),
 }
 
