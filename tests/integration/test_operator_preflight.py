@@ -78,3 +78,25 @@ def test_preflight_is_skipped_offline_without_registry_url(gcp_env, emulator):
         poll_interval=0.1,
     )
     assert op.execute(make_context())["state"] == "SUCCEEDED"
+
+
+def test_a_reference_the_validator_rejects_costs_no_registry_call(gcp_env, emulator):
+    from airflow_batchstream.exceptions import JobSpecInvalid
+    from tests.integration.registry_tools import ScriptedRegistry
+
+    watcher = ScriptedRegistry(routes={}).start()
+    try:
+        op = BatchStreamJobOperator(
+            task_id="crunch",
+            image_uri="us-central1-docker.pkg.dev/test-project/Images/app:1.0",  # uppercase: IS-1
+            location=LOCATION,
+            project_id=PROJECT,
+            poll_interval=0.1,
+            registry_url=watcher.url,
+        )
+        with pytest.raises(JobSpecInvalid, match=r"IS-1"):
+            op.execute(make_context())
+    finally:
+        watcher.stop()
+    assert watcher.seen == []
+    assert emulator.call_counts == {}
