@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
 from airflow_batchstream.spec.problems import Problem, Severity
 
 #: ``LOC-docker.pkg.dev``; LOC is a region (``us-east1``) or a multi-region (``us``).
@@ -149,27 +149,30 @@ def _host_location(
     if match:
         location = match.group("loc")
         if location not in policy.batch_regions and location not in policy.multi_regions:
-            _add_level(
-                problems,
-                policy.unknown_region,
-                path,
-                _RULE_AR,
-                f"Artifact Registry location {location!r} of {uri!r} is not a known region or multi-region",
-                "check the spelling of the location in the host name, or extend "
-                "ValidationPolicy.batch_regions / multi_regions",
+            problems.extend(
+                problems_at_level(
+                    policy.unknown_region,
+                    path,
+                    _RULE_AR,
+                    f"Artifact Registry location {location!r} of {uri!r} is not a known region or "
+                    "multi-region",
+                    "check the spelling of the location in the host name, or extend "
+                    "ValidationPolicy.batch_regions / multi_regions",
+                )
             )
         return location
     gcr = policy.gcr_host_locations
     if host in gcr:
-        _add_level(
-            problems,
-            policy.gcr_hosts,
-            path,
-            _RULE_GCR,
-            f"image {uri!r} is on {host}; Batch documents image streaming only for "
-            "LOCATION-docker.pkg.dev hosts",
-            f"push the image to an Artifact Registry repository, e.g. {_EXAMPLE}, or set "
-            "ValidationPolicy.gcr_hosts",
+        problems.extend(
+            problems_at_level(
+                policy.gcr_hosts,
+                path,
+                _RULE_GCR,
+                f"image {uri!r} is on {host}; Batch documents image streaming only for "
+                "LOCATION-docker.pkg.dev hosts",
+                f"push the image to an Artifact Registry repository, e.g. {_EXAMPLE}, or set "
+                "ValidationPolicy.gcr_hosts",
+            )
         )
         return gcr[host]
     hint = " (Docker Hub)" if "." not in host and ":" not in host else ""
@@ -288,16 +291,6 @@ def _check_project_id(project_id: str, uri: str, path: str, problems: list[Probl
 
 def _error(path: str, message: str, fix: str = f"use an Artifact Registry URI such as {_EXAMPLE}") -> Problem:
     return Problem(path, _RULE_AR, message, fix)
-
-
-def _add_level(
-    problems: list[Problem], level: PolicyLevel, path: str, rule: str, message: str, fix: str
-) -> None:
-    """Append a policy-governed finding at ``level`` (nothing when ``off``)."""
-    if level == "off":
-        return
-    severity = Severity.ERROR if level == "error" else Severity.WARNING
-    problems.append(Problem(path, rule, message, fix, severity))
 
 
 def region_of_allowed_location(entry: str) -> str | None:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from airflow_batchstream.spec.problems import Problem, Severity
+
 #: How a policy-governed finding is reported: as an error (blocks submission), a warning, or not at all.
 PolicyLevel = Literal["error", "warning", "off"]
 
@@ -86,3 +88,11 @@ class ValidationPolicy:
 
 
 DEFAULT_POLICY = ValidationPolicy()
+
+
+def problems_at_level(level: PolicyLevel, path: str, rule: str, message: str, fix: str) -> list[Problem]:
+    """A policy-governed finding at ``level``: one error or warning, or nothing when ``off``."""
+    if level == "off":
+        return []
+    severity = Severity.ERROR if level == "error" else Severity.WARNING
+    return [Problem(path, rule, message, fix, severity)]

@@ -85,7 +85,7 @@ from airflow_batchstream.spec.images import (
     parse_image,
     region_of_allowed_location,
 )
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
 from airflow_batchstream.spec.problems import Problem, Severity
 
 WARNING = Severity.WARNING
@@ -191,7 +191,7 @@ def validate_location(location: object, policy: ValidationPolicy = DEFAULT_POLIC
             )
         ]
     if region not in policy.batch_regions:
-        return _at_level(
+        return problems_at_level(
             policy.unknown_region,
             "location",
             "J-PARENT",
@@ -382,12 +382,6 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 
 def _describe(value: Any) -> str:
     kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
     return f"{kind} {_REPR.repr(value)}"
-
-
-def _at_level(level: PolicyLevel, path: str, rule: str, message: str, fix: str) -> list[Problem]:
-    if level == "off":
-        return []
-    return [Problem(path, rule, message, fix, Severity.ERROR if level == "error" else WARNING)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1132,7 +1126,7 @@ def check_allowed_locations_in_job_region(context: _Context) -> Iterator[Problem
     for path, entry in _allowed_locations(context.job):
         region = region_of_allowed_location(entry)
         if region and context.region and region != context.region:
-            yield from _at_level(
+            yield from problems_at_level(
                 context.policy.out_of_region_locations,
                 path,
                 "LOC-PARENT",
