@@ -62,6 +62,18 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
 
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        """Answer with ``status``, ``headers`` and ``body`` (its Content-Length added)."""
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_json(self, status: int, document: Any) -> None:
+        self.reply(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
+
 
 @dataclass(frozen=True)
 class Blob:
@@ -393,13 +405,7 @@ class TokenServer:
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:
-                status, body = server._answer(self.path, self.headers.get("Authorization", ""))
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply_json(*server._answer(self.path, self.headers.get("Authorization", "")))
 
         self._server = serve_on_loopback(Handler)
         return self
@@ -485,31 +491,24 @@ class RedirectingFront:
                 if "/blobs/" in path:
                     name, digest = path[len("/v2/") :].split("/blobs/")
                     port = front._servers[1].server_address[1]
-                    self.send_response(307)
-                    self.send_header("Location", f"http://localhost:{port}/storage/{name}/{digest}?sig=x")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    location = f"http://localhost:{port}/storage/{name}/{digest}?sig=x"
+                    self.reply(307, headers={"Location": location})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
                 answer = requests.get(front.upstream + self.path, headers=headers, timeout=30)
-                self.send_response(answer.status_code)
-                for key in ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate"):
-                    if key in answer.headers:
-                        self.send_header(key, answer.headers[key])
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                passed = ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate")
+                self.reply(
+                    answer.status_code,
+                    answer.content,
+                    {key: answer.headers[key] for key in passed if key in answer.headers},
+                )
 
         class Storage(QuietHandler):
             def do_GET(self) -> None:
                 front.blob_authorizations.append(self.headers.get("Authorization"))
                 path = urlsplit(self.path).path[len("/storage/") :]
                 name, digest = path.rsplit("/", 1)
-                data = front.fetch_blob(name, digest)
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(200, front.fetch_blob(name, digest))
 
         self._servers = [serve_on_loopback(handler) for handler in (Front, Storage)]
         return self
@@ -549,12 +548,7 @@ class ScriptedRegistry:
                 path = urlsplit(self.path).path
                 scripted.seen.append(path)
                 status, headers, body = scripted.routes.get(path, (404, {}, b'{"errors":[]}'))
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value.replace("{url}", scripted.url))
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, body, {k: v.replace("{url}", scripted.url) for k, v in headers.items()})
 
         self._server = serve_on_loopback(Handler)
         return self
@@ -594,14 +588,9 @@ class OAuthTokenEndpoint:
                 form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
                 claims = jwt.decode(form["assertion"][0], options={"verify_signature": False})
                 endpoint.grants.append(claims["iss"])
-                payload = json.dumps(
-                    {"access_token": endpoint.access_token, "expires_in": 3600, "token_type": "Bearer"}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply_json(
+                    200, {"access_token": endpoint.access_token, "expires_in": 3600, "token_type": "Bearer"}
+                )
 
         self._server = serve_on_loopback(Handler)
         return self
