@@ -30,8 +30,11 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 #: Google Cloud project ids (``gcloud projects create``): 6-30 chars, no dots or underscores.
 PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = r"[a-z]+-[a-z]+[0-9]+"
+#: A Compute Engine region, e.g. ``us-central1``.
+REGION_RE = re.compile(rf"^{_REGION}$")
 #: Zone ``us-central1-a`` -> region ``us-central1``.
-ZONE_RE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]$")
+ZONE_RE = re.compile(rf"^(?P<region>{_REGION})-[a-z]$")
 #: Many clients refuse ``host/name`` longer than this (distribution spec).
 MAX_NAME_LENGTH = 255
 
@@ -302,7 +305,7 @@ def region_of_allowed_location(entry: str) -> str | None:
     if not isinstance(entry, str):
         return None
     kind, _, name = entry.partition("/")
-    if kind == "regions" and re.match(r"^[a-z]+-[a-z]+[0-9]+$", name):
+    if kind == "regions" and REGION_RE.match(name):
         return name
     if kind == "zones":
         match = ZONE_RE.match(name)

@@ -80,6 +80,8 @@ from typing import Any
 
 from airflow_batchstream.spec import schema
 from airflow_batchstream.spec.images import (
+    REGION_RE,
+    ZONE_RE,
     ImageRef,
     location_contains,
     parse_image,
@@ -91,7 +93,6 @@ from airflow_batchstream.spec.problems import Problem, Severity
 WARNING = Severity.WARNING
 
 JOB_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 PARENT_RE = re.compile(r"^projects/[^/]+/locations/(?P<region>[^/]+)$")
 DURATION_RE = re.compile(r"^(?P<seconds>[0-9]+)(\.[0-9]{1,9})?s$")
 TIMESTAMP_RE = re.compile(
@@ -180,7 +181,7 @@ def validate_location(location: object, policy: ValidationPolicy = DEFAULT_POLIC
     region = _region_of(location)
     if region is None or not REGION_RE.match(region):
         hint = ""
-        if isinstance(location, str) and re.match(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$", location):
+        if isinstance(location, str) and ZONE_RE.match(location):
             hint = f" ({location!r} is a zone; jobs live in regions)"
         return [
             Problem(

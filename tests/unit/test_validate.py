@@ -496,6 +496,13 @@ def test_validate_location(location: object, rules: list[str]) -> None:
     assert [p.rule for p in validate_location(location)] == rules
 
 
+def test_a_zone_given_as_the_job_location_is_named_a_zone() -> None:
+    [zone] = validate_location("us-central1-a")
+    assert "'us-central1-a' is a zone" in zone.message
+    [not_a_zone] = validate_location("US-CENTRAL1")
+    assert "zone" not in not_a_zone.message
+
+
 def test_unknown_region_can_be_silenced() -> None:
     assert validate_location("mars-north1", dataclasses.replace(DEFAULT_POLICY, unknown_region="off")) == []
 
