@@ -271,21 +271,15 @@ class BatchEmulator:
         with self._store.lock:
             self._store.scenario = parsed
 
-    def set_faults(
-        self,
-        fraction: float = 0.0,
-        codes: Iterable[str | grpc.StatusCode] = ("UNAVAILABLE",),
-        rpcs: Iterable[str] | None = None,
-        latency: float = 0.0,
-        seed: int | None = None,
-        lost_fraction: float = 0.0,
-    ) -> None:
-        """Answer a ``fraction`` of calls (of ``rpcs``, or all) with one of ``codes``; see
-        :meth:`FaultInjector.configure`. ``set_faults()`` with no arguments turns them off."""
-        unknown = set(rpcs or ()) - set(RPCS)
-        if unknown:
-            raise ValueError(f"unknown RPC(s) {sorted(unknown)}; known: {sorted(RPCS)}")
-        self._faults.configure(fraction, codes, rpcs, latency, seed, lost_fraction)
+    def set_faults(self, *, rpcs: Iterable[str] | None = None, **settings: Any) -> None:
+        """Answer a ``fraction`` of calls (of ``rpcs``, or all) with one of ``codes``; the keyword
+        arguments are :meth:`FaultInjector.configure`'s. ``set_faults()`` turns them off."""
+        if rpcs is not None:
+            rpcs = tuple(rpcs)
+            unknown = set(rpcs) - set(RPCS)
+            if unknown:
+                raise ValueError(f"unknown RPC(s) {sorted(unknown)}; known: {sorted(RPCS)}")
+        self._faults.configure(rpcs=rpcs, **settings)
 
     def inject_fault(self, rpc: str, code: str | grpc.StatusCode = "UNAVAILABLE", count: int = 1) -> None:
         """Fail the next ``count`` calls of ``rpc`` with ``code``, before they take effect."""
