@@ -37,7 +37,7 @@ from airflow_batchstream.emulator.timeline import (
     Timeline,
     build_timeline,
 )
-from airflow_batchstream.spec.images import region_of_allowed_location
+from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, region_of_allowed_location
 from airflow_batchstream.spec.policy import BATCH_REGIONS
 from airflow_batchstream.spec.validate import (
     JOB_ID_RE,
@@ -60,8 +60,16 @@ TaskGroupPB = batch.TaskGroup.pb()
 
 PROJECT_NAME_RE = re.compile(r"^projects/([^/]+)$")
 LOCATION_NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
-PROJECT_RE = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}|[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9])"
-LOCATION_RE = r"[a-z]+-[a-z]+[0-9]+"
+
+
+def _unanchored(pattern: re.Pattern[str]) -> str:
+    return pattern.pattern.removeprefix("^").removesuffix("$")
+
+
+_PROJECT_ID = _unanchored(PROJECT_ID_RE)
+#: A project id, a project number or a domain-scoped id (``example.com:project``).
+PROJECT_RE = rf"(?:{_PROJECT_ID}|[0-9]{{1,20}}|[a-z0-9.-]+:{_PROJECT_ID})"
+LOCATION_RE = _unanchored(REGION_RE)
 PARENT_RE = re.compile(rf"^projects/({PROJECT_RE})/locations/({LOCATION_RE})$")
 LIST_PARENT_RE = re.compile(rf"^projects/({PROJECT_RE})/locations/({LOCATION_RE}|-)$")
 JOB_NAME_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+)/jobs/([^/]+)$")
@@ -297,7 +305,7 @@ class Store:
                 )
             if request.job_id and not JOB_ID_RE.match(request.job_id):
                 raise _invalid(
-                    f"Invalid job_id {request.job_id!r}: it must match ^[a-z]([a-z0-9-]{{0,61}}[a-z0-9])?$ "
+                    f"Invalid job_id {request.job_id!r}: it must match {JOB_ID_RE.pattern} "
                     "(at most 63 characters, lowercase letters, digits and hyphens)."
                 )
             _validate_request_id(request.request_id)
