@@ -353,8 +353,18 @@ def _streaming(container: dict) -> bool:
     return container.get("enableImageStreaming") is True
 
 
+def _instances(job: dict) -> list:
+    return _arr(_obj(job.get("allocationPolicy")).get("instances"))
+
+
+def _instance_template(job: dict) -> Any:
+    """``instances[0].instanceTemplate``: when set, Batch takes the VMs (disks, network) from it."""
+    instances = _instances(job)
+    return _obj(instances[0]).get("instanceTemplate") if instances else None
+
+
 def _instance_policy(job: dict) -> dict:
-    instances = _arr(_obj(job.get("allocationPolicy")).get("instances"))
+    instances = _instances(job)
     return _obj(_obj(instances[0]).get("policy")) if instances else {}
 
 
@@ -1020,8 +1030,7 @@ def check_mount_path(context: _Context) -> Iterator[Problem]:
 
 @_rule("VOL-DEVICE")
 def check_device_names(context: _Context) -> Iterator[Problem]:
-    instances = _arr(_obj(context.job.get("allocationPolicy")).get("instances"))
-    if instances and _obj(instances[0]).get("instanceTemplate"):
+    if _instance_template(context.job):
         return  # the disks live in the template, which we cannot see
     disks = {_obj(disk).get("deviceName") for disk in _arr(_instance_policy(context.job).get("disks"))}
     for path, volume in _task_volumes(context):
@@ -1138,7 +1147,7 @@ def check_allowed_locations_in_job_region(context: _Context) -> Iterator[Problem
 
 @_rule("AP-INSTANCES")
 def check_instances(context: _Context) -> Iterator[Problem]:
-    instances = _arr(_obj(context.job.get("allocationPolicy")).get("instances"))
+    instances = _instances(context.job)
     if len(instances) > 1:
         yield Problem(
             "allocationPolicy.instances",
@@ -1151,8 +1160,7 @@ def check_instances(context: _Context) -> Iterator[Problem]:
 @_rule("AP-IGNORED")
 def check_ignored_allocation_fields(context: _Context) -> Iterator[Problem]:
     allocation = _obj(context.job.get("allocationPolicy"))
-    instances = _arr(allocation.get("instances"))
-    if allocation.get("network") and instances and _obj(instances[0]).get("instanceTemplate"):
+    if allocation.get("network") and _instance_template(context.job):
         yield Problem(
             "allocationPolicy.network",
             "AP-IGNORED",
@@ -1254,7 +1262,7 @@ def check_label_count_per_resource(context: _Context) -> Iterator[Problem]:
 def check_custom_label_budget(context: _Context) -> Iterator[Problem]:
     maps = list(_label_maps(context))
     job_total = sum(len(labels) for _, labels, budget in maps if budget == "job")
-    vm_total = len(maps[-1][1])
+    vm_total = sum(len(labels) for _, labels, budget in maps if budget == "vm")
     if job_total > MAX_JOB_LABELS:
         yield Problem(
             "labels",

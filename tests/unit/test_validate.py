@@ -216,6 +216,14 @@ CASES = [
         ),
     ),
     Case("VOL-DEVICE", False, spec(volumes=[{"deviceName": "scratch", "mountPath": "/mnt/scratch"}])),
+    Case(  # the disks live in the instance template, which the validator cannot see
+        "VOL-DEVICE",
+        True,
+        deep_merge(
+            spec(volumes=[{"deviceName": "scratch", "mountPath": "/mnt/scratch"}]),
+            {"allocationPolicy": {"instances": [{"instanceTemplate": "batch-template"}]}},
+        ),
+    ),
     Case(
         "ENV-SECRET",
         True,
