@@ -861,17 +861,20 @@ class _Reader:
         self.client = client
         self.image = image
 
-    def _doc_key(self, digest: str) -> tuple[str, str, str, int]:
-        # Per identity as well: content is immutable, but a cached read by one identity must not
-        # let another skip the registry's permission check.
-        return (self.client.base_url, self.client.name, digest, self.client.credentials_key)
+    def _key(self, reference: str) -> tuple[str, str, str, int]:
+        """Cache key of a digest (documents) or tag (tag resolutions) of this repository.
+
+        Per identity as well: content is immutable, but a cached read by one identity must not
+        let another skip the registry's permission check.
+        """
+        return (self.client.base_url, self.client.name, reference, self.client.credentials_key)
 
     def manifest(self, reference: str) -> tuple[str, str, bytes, bool]:
         """``(digest, content_type, body, digest_verified)`` for a tag or digest reference."""
         is_digest = ":" in reference
         digest = reference if is_digest else self._cached_tag(reference)
         if digest:
-            cached = _CACHE.document(self._doc_key(digest))
+            cached = _CACHE.document(self._key(digest))
             if cached:
                 return digest, cached[0], cached[1], True
         response = self.client.get(f"manifests/{reference}", accept=ACCEPT)
@@ -885,28 +888,24 @@ class _Reader:
         header_digest = response.headers.get("Docker-Content-Digest")
         if not is_digest and header_digest and header_digest != actual:
             return header_digest, content_type, body, False
-        _CACHE.store_document(self._doc_key(actual), (content_type, body, self.client.credentials))
+        _CACHE.store_document(self._key(actual), (content_type, body, self.client.credentials))
         if not is_digest:
             expires = time.monotonic() + TAG_TTL_SECONDS
             _CACHE.prune()
             with _CACHE.lock:
-                _CACHE.tags[self._tag_key(reference)] = (actual, expires, self.client.credentials)
+                _CACHE.tags[self._key(reference)] = (actual, expires, self.client.credentials)
         return actual, content_type, body, True
-
-    def _tag_key(self, tag: str) -> tuple[str, str, str, int]:
-        # Keyed by identity too: one identity's successful read must not vouch for another's.
-        return (self.client.base_url, self.client.name, tag, self.client.credentials_key)
 
     def _cached_tag(self, tag: str) -> str | None:
         with _CACHE.lock:
-            entry = _CACHE.tags.get(self._tag_key(tag))
+            entry = _CACHE.tags.get(self._key(tag))
         if entry and entry[1] > time.monotonic():
             return entry[0]
         return None
 
     def blob(self, digest: str) -> bytes | None:
         """A blob's bytes, or None when they do not hash to ``digest``."""
-        cached = _CACHE.document(self._doc_key(digest))
+        cached = _CACHE.document(self._key(digest))
         if cached:
             return cached[1]
         response = self.client.get(f"blobs/{digest}")
@@ -914,7 +913,7 @@ class _Reader:
         algorithm = digest.split(":", 1)[0]
         if digest_of(response.body, algorithm) != digest:
             return None
-        _CACHE.store_document(self._doc_key(digest), ("", response.body, self.client.credentials))
+        _CACHE.store_document(self._key(digest), ("", response.body, self.client.credentials))
         return response.body
 
     def _raise_for_status(self, response: _Response, what: str) -> None:
@@ -1023,14 +1022,14 @@ def _preflight(
     document = _load_json(body)
     media_type = effective_media_type(content_type, document)
     base = {"image": image, "digest": digest, "media_type": media_type, "notes": notes}
+    kind = classify(content_type, document)
     # Schema 1 first: its digest covers the payload without signatures, never the body as served.
-    if classify(content_type, document) == "schema1":
+    if kind == "schema1":
         return _schema1_result(base, document)
     if not verified:
         return _stop(base, _digest_mismatch(image, digest, "manifest"))
     if not isinstance(document, dict):
         return _stop(base, _unknown_manifest(media_type, "its body is not a JSON object"))
-    kind = classify(content_type, document)
     problems = media_type_problems(content_type, document)
     index_digest = None
     if kind == "index":
