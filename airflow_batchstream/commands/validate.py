@@ -10,12 +10,12 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, errors, warnings
 
-LEVELS = ("error", "warning", "off")
+LEVELS = get_args(PolicyLevel)
 
 
 class DocumentError(Exception):
