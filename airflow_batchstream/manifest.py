@@ -241,6 +241,11 @@ class PreflightResult:
 # --- pure checks: manifest and config JSON in, problems out --------------------------------------------
 
 
+def _bare_media_type(content_type: str | None) -> str:
+    """``Content-Type`` without its parameters, lower-cased (``""`` when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def classify(content_type: str | None, document: Any) -> str:
     """Which kind of manifest this is: ``schema1``, ``image``, ``index`` or ``unknown``.
 
@@ -248,7 +253,7 @@ def classify(content_type: str | None, document: Any) -> str:
     ``schemaVersion`` back it up, since OCI manifests may omit ``mediaType`` and old registries
     answer schema 1 as ``application/json`` (REG-3).
     """
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = _bare_media_type(content_type)
     body = document if isinstance(document, dict) else {}
     if media_type in SCHEMA1_TYPES or body.get("schemaVersion") == 1:
         return "schema1"
@@ -262,7 +267,7 @@ def classify(content_type: str | None, document: Any) -> str:
 
 
 def effective_media_type(content_type: str | None, document: Any) -> str:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = _bare_media_type(content_type)
     if media_type in ("", "application/json") and isinstance(document, dict):
         return str(document.get("mediaType") or media_type or "application/json")
     return media_type
@@ -270,7 +275,7 @@ def effective_media_type(content_type: str | None, document: Any) -> str:
 
 def media_type_problems(content_type: str | None, document: Any) -> list[Problem]:
     """A body ``mediaType`` that contradicts the ``Content-Type`` (REG-3)."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = _bare_media_type(content_type)
     declared = document.get("mediaType") if isinstance(document, dict) else None
     if declared and media_type not in ("", "application/json") and declared != media_type:
         return [
@@ -318,9 +323,13 @@ def select_from_index(document: Any, wanted: Platform) -> tuple[dict[str, Any] |
     return (candidates[0][1] if candidates else None), available
 
 
+def _runs_on(wanted: Platform, machine_type: str | None) -> str:
+    return f"machine type {machine_type} runs {wanted}" if machine_type else f"the job runs {wanted}"
+
+
 def no_platform_problem(wanted: Platform, available: list[Platform], machine_type: str | None) -> Problem:
     offered = ", ".join(sorted({str(p) for p in available})) or "none"
-    runs_on = f"machine type {machine_type} runs {wanted}" if machine_type else f"the job runs {wanted}"
+    runs_on = _runs_on(wanted, machine_type)
     return Problem(
         "image",
         RULE_PLATFORM,
@@ -373,13 +382,18 @@ def empty_layer_problem(path: str, digest: str, reason: str, *, what: str = "lay
     )
 
 
+_DISTINCT_LAYERS_FIX = (
+    "rebuild so every layer is distinct: merge or drop the step that re-adds the same files "
+    "(BuildKit: docker buildx build), then push again"
+)
+
+
 def _duplicate_layer(path: str, digest: str, first: int) -> Problem:
     return Problem(
         path,
         RULE_DUPLICATE,
         f"layer {digest} repeats image.layers[{first}]; image streaming does not support duplicate layers",
-        "rebuild so every layer is distinct: merge or drop the step that re-adds the same files "
-        "(BuildKit: docker buildx build), then push again",
+        _DISTINCT_LAYERS_FIX,
     )
 
 
@@ -430,8 +444,7 @@ def config_problems(config: Any, layer_count: int) -> list[Problem]:
                     RULE_DUPLICATE,
                     f"diff id {diff_id} repeats diff_ids[{first_seen[diff_id]}]: the same layer content "
                     "appears twice (perhaps compressed differently)",
-                    "rebuild so every layer is distinct: merge or drop the step that re-adds the same "
-                    "files (BuildKit: docker buildx build), then push again",
+                    _DISTINCT_LAYERS_FIX,
                 )
             )
         else:
@@ -455,7 +468,7 @@ def platform_problems(config: Any, wanted: Platform, machine_type: str | None) -
     built = Platform.from_descriptor(config) if isinstance(config, dict) else None
     if built is None or wanted.matches(built):
         return []
-    runs_on = f"machine type {machine_type} runs {wanted}" if machine_type else f"the job runs {wanted}"
+    runs_on = _runs_on(wanted, machine_type)
     return [
         Problem(
             "image",
