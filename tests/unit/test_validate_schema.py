@@ -7,6 +7,7 @@ Run this module as a script to print a fresh table for ``airflow_batchstream/spe
 
 from __future__ import annotations
 
+import functools
 import pprint
 
 import pytest
@@ -33,6 +34,7 @@ def _kind(field) -> str:
     return _short(field.message_type.full_name)
 
 
+@functools.cache
 def build_schema() -> tuple[dict, dict, dict]:
     """Walk ``Job``'s descriptor: messages -> {jsonName: kind}, enums -> {name: number}, oneofs."""
     messages: dict[str, dict[str, str]] = {}
@@ -89,12 +91,6 @@ def test_output_only_fields_exist_in_the_schema() -> None:
         assert field_name in schema.MESSAGES[message]
 
 
-if __name__ == "__main__":
-    found_messages, found_enums, found_oneofs = build_schema()
-    for title, table in (("MESSAGES", found_messages), ("ENUMS", found_enums), ("ONEOFS", found_oneofs)):
-        print(f"{title} = {pprint.pformat(dict(sorted(table.items())), sort_dicts=False, width=100)}\n")
-
-
 def test_field_names_the_rules_rely_on_exist() -> None:
     from airflow_batchstream.spec.validate import STREAMING_FIELDS
 
@@ -102,3 +98,9 @@ def test_field_names_the_rules_rely_on_exist() -> None:
     assert set(STREAMING_FIELDS) <= set(container)
     # IS-3 must forbid exactly the rest; a new Container field would show up here first.
     assert set(container) - STREAMING_FIELDS == {"options", "blockExternalNetwork", "username", "password"}
+
+
+if __name__ == "__main__":
+    found_messages, found_enums, found_oneofs = build_schema()
+    for title, table in (("MESSAGES", found_messages), ("ENUMS", found_enums), ("ONEOFS", found_oneofs)):
+        print(f"{title} = {pprint.pformat(dict(sorted(table.items())), sort_dicts=False, width=100)}\n")
