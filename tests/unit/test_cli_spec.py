@@ -138,45 +138,22 @@ def test_render_bad_arguments_exit_2(bad: list[str]) -> None:
     assert exited.value.code == 2
 
 
-def test_commands_run_as_a_real_process(tmp_path: Path) -> None:
-    rendered = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow_batchstream.cli",
-            "render",
-            "--image",
-            IMAGE,
-            "--location",
-            "us-central1",
-        ],
+def _batchstream(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_batchstream.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_commands_run_as_a_real_process(tmp_path: Path) -> None:
+    rendered = _batchstream("render", "--image", IMAGE, "--location", "us-central1")
     assert rendered.returncode == 0, rendered.stderr
     job_file = tmp_path / "job.json"
     job_file.write_text(rendered.stdout)
-    validated = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow_batchstream.cli",
-            "validate",
-            str(job_file),
-            "--location",
-            "us-central1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    validated = _batchstream("validate", str(job_file), "--location", "us-central1")
     assert validated.returncode == 0, validated.stdout
-    piped = subprocess.run(
-        [sys.executable, "-m", "airflow_batchstream.cli", "validate", "-", "--location", "us-east1"],
-        input=rendered.stdout,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    piped = _batchstream("validate", "-", "--location", "us-east1", stdin=rendered.stdout)
     assert piped.returncode == 1 and "[IS-2]" in piped.stdout
