@@ -136,16 +136,13 @@ def main() -> None:
         }
     rates = throughput(args.seconds)
     spec, sdk = imports["airflow_batchstream.spec"], imports["airflow.sdk"]
-    ratios = {
-        key: round(spec[key] / sdk[key], 4) if sdk[key] else None
-        for key in ("import_ms", "rss_mib", "traced_mib", "traced_peak_mib", "modules")
-    }
+    columns = ("import_ms", "rss_mib", "traced_mib", "traced_peak_mib", "modules")
+    ratios = {key: round(spec[key] / sdk[key], 4) if sdk[key] else None for key in columns}
 
     print(f"{'throughput (typical job)':34} {'per second':>12}")
     for key, value in rates.items():
         print(f"  {key:32} {value:>12,}")
     print()
-    columns = ("import_ms", "rss_mib", "traced_mib", "traced_peak_mib", "modules")
     print(f"{'import (fresh interpreter)':28}" + "".join(f"{c:>16}" for c in columns))
     for name, cost in imports.items():
         print(f"  {name:26}" + "".join(f"{cost[c]:>16}" for c in columns))
