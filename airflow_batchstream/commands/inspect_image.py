@@ -11,12 +11,15 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from airflow_batchstream.manifest import ARM_MACHINE_FAMILIES  # pure: imports no client library
+
+    arm = ", ".join(sorted(ARM_MACHINE_FAMILIES))
     parser.add_argument("image", metavar="URI", help="Artifact Registry image URI (tag or @sha256: digest)")
     parser.add_argument(
         "--platform", help="os/arch[/variant] the job runs, e.g. linux/arm64 (default: from --machine-type)"
     )
     parser.add_argument(
-        "--machine-type", help="the job's machine type; Arm families (t2a, c4a, n4a, a4x) mean linux/arm64"
+        "--machine-type", help=f"the job's machine type; Arm families ({arm}) mean linux/arm64"
     )
     parser.add_argument(
         "--registry-url",
@@ -77,4 +80,3 @@ def _size(count: int) -> str:
         if count < 1024 or unit == "GiB":
             return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
-    return f"{count} B"
