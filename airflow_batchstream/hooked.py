@@ -1,10 +1,11 @@
-"""What the operator and the sensor share: their hook, built on first use."""
+"""What the operator and the sensor share: their hook, built on first use, and templated seconds."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
@@ -25,3 +26,24 @@ class UsesBatchStreamHook:
         from airflow_batchstream.hooks import BatchStreamHook
 
         return BatchStreamHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+
+
+def is_template(value: Any) -> bool:
+    """Whether a field value is a Jinja template, rendered only when the task runs."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def seconds(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a finite number of seconds (a rendered template arrives as a string).
+
+    :raises ValueError: naming ``name``, when it is not a number, or not positive (``allow_zero``:
+        negative).
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {kind} number of seconds, not {value!r}")
+    return number

@@ -16,7 +16,7 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpecInvalid
-from airflow_batchstream.hooked import UsesBatchStreamHook
+from airflow_batchstream.hooked import UsesBatchStreamHook, is_template, seconds
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     :param wait_for_completion: wait for the job to end; False returns the summary after submission.
     :param deferrable: wait in the triggerer instead of the worker.
     :param poll_interval: seconds between checks after a change; grows to 4x while nothing changes.
+        (templated: a template is checked when the task runs, a static value at construction)
     :param timeout: seconds, measured from the job's submission; an absolute deadline that
         survives deferral and triggerer restarts. When it passes the job is cancelled
         (``cancel_on_kill``) and the task fails.
@@ -79,7 +80,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         creating a second one.
     :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` or ``off``.
     :param pin_image_digest: submit the image by the digest the preflight resolved (``@sha256:``).
-    :param registry_url: registry base URL for the preflight (tests, mirrors).
+    :param registry_url: registry base URL for the preflight (tests, mirrors); empty or None means
+        the image's own host. (templated)
     :param validation_policy: :class:`~airflow_batchstream.spec.policy.ValidationPolicy`.
     :param gcp_conn_id: Airflow connection id. (templated)
     :param impersonation_chain: service account(s) to impersonate. (templated)
@@ -104,6 +106,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         "subnetwork",
         "allowed_locations",
         "logs_path",
+        "poll_interval",
+        "registry_url",
         "gcp_conn_id",
         "impersonation_chain",
     )
@@ -150,7 +154,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         job_id: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
+        poll_interval: float | str = 30.0,
         timeout: float | None = None,
         cancel_on_kill: bool = True,
         reattach: bool = True,
@@ -166,8 +170,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         # Cheap, certain checks of static values only: templated fields are checked in execute.
         if image_check not in IMAGE_CHECKS:
             raise ValueError(f"image_check must be one of {IMAGE_CHECKS}, not {image_check!r}")
-        if not poll_interval or poll_interval <= 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        if not is_template(poll_interval):
+            seconds(poll_interval, "poll_interval")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
         if pin_image_digest and image_check == "off":
@@ -375,6 +379,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batchstream.identity import TaskInstanceIdentity
 
+        # Rendered by now: a template such as "{{ var.value.batchstream_poll_interval }}" arrives
+        # as a string, and a bad one fails here, before anything is submitted.
+        self.poll_interval = seconds(self.poll_interval, "poll_interval")
         identity = TaskInstanceIdentity.from_context(context)
         job_id = self.job_id or identity.job_id
         job_dict = self.render(identity)

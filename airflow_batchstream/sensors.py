@@ -16,7 +16,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import JobFailed, SensedJobFailed
-from airflow_batchstream.hooked import UsesBatchStreamHook
+from airflow_batchstream.hooked import UsesBatchStreamHook, is_template, seconds
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
 if TYPE_CHECKING:
@@ -30,10 +30,13 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
     :param gcp_conn_id: Airflow connection id. (templated)
     :param impersonation_chain: service account(s) to impersonate. (templated)
     :param deferrable: wait in the triggerer (reuses :class:`BatchStreamJobTrigger`).
-    :param poll_interval: seconds between checks; sets ``poke_interval`` when given.
+    :param poll_interval: seconds between checks; sets ``poke_interval`` unless that is given too.
+        (templated) A template is applied when the task runs: Airflow's sensor base class requires
+        ``poke_interval`` itself to be a number at construction, but reads it only inside
+        ``execute``, so a rendered ``poll_interval`` governs poke and reschedule modes alike.
     """
 
-    template_fields: Sequence[str] = ("job_name", "gcp_conn_id", "impersonation_chain")
+    template_fields: Sequence[str] = ("job_name", "gcp_conn_id", "impersonation_chain", "poll_interval")
     operator_extra_links = (BatchStreamJobLink(), BatchStreamLogsLink())
 
     def __init__(
@@ -43,20 +46,26 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         gcp_conn_id: str = "google_cloud_default",
         impersonation_chain: str | Sequence[str] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | None = None,
+        poll_interval: float | str | None = None,
         **kwargs: Any,
     ) -> None:
-        if poll_interval is not None:
-            kwargs.setdefault("poke_interval", poll_interval)
+        # An explicit poke_interval wins over poll_interval (for poking; the trigger uses poll_interval).
+        poll_sets_poke = poll_interval is not None and "poke_interval" not in kwargs
+        if poll_interval is not None and not is_template(poll_interval):
+            kwargs.setdefault("poke_interval", seconds(poll_interval, "poll_interval", allow_zero=True))
         super().__init__(**kwargs)
         self.job_name = job_name
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval if poll_interval is not None else self.poke_interval)
+        self.poll_interval = poll_interval if poll_interval is not None else self.poke_interval
+        self._poll_sets_poke = poll_sets_poke
         self._links_pushed = False
 
     def execute(self, context: Context) -> Any:
+        self.poll_interval = seconds(self.poll_interval, "poll_interval", allow_zero=True)  # rendered now
+        if self._poll_sets_poke:
+            self.poke_interval = self.poll_interval
         if not self.deferrable:
             return super().execute(context)
         # One check first: a job that already ended needs no triggerer round trip.

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Variable
+from airflow.sdk import DAG
 
 from airflow_batchstream.operators import BatchStreamJobOperator
 
-# How often the waiting task (the triggerer, when deferred) asks Batch for the job's state. 30 s
-# suits real jobs and the Batch read quota; tests and local demos set the Variable to 1-2 s.
-POLL_INTERVAL = float(Variable.get("batchstream_poll_interval", default=30))
+# How often the waiting task asks Batch for the job's state. Templated, so the Variable is read
+# when the task runs, not each time the scheduler parses this file. 30 s suits real jobs and the
+# Batch read quota; tests and local demos set the Variable to 1-2 s.
+POLL_INTERVAL = "{{ var.value.get('batchstream_poll_interval', 30) }}"
 
 with DAG(
     dag_id="example_batchstream_partitioned",

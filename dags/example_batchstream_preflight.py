@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Variable
+from airflow.sdk import DAG
 
 from airflow_batchstream.operators import BatchStreamJobOperator
 
-POLL_INTERVAL = float(Variable.get("batchstream_poll_interval", default=30))
-# Not templated (the preflight's registry is fixed per deployment): read when the file is parsed.
-REGISTRY_URL = Variable.get("batchstream_registry_url", default=None) or None
+# How often the waiting task asks Batch for the job's state. Templated, so the Variable is read
+# when the task runs, not each time the scheduler parses this file. 30 s suits real jobs and the
+# Batch read quota; tests and local demos set the Variable to 1-2 s.
+POLL_INTERVAL = "{{ var.value.get('batchstream_poll_interval', 30) }}"
 
 with DAG(
     dag_id="example_batchstream_preflight",
@@ -45,7 +46,8 @@ with DAG(
         commands=["python", "-m", "etl.train", "--epochs", "3"],
         image_check="error",  # an image that cannot be streamed fails here, before any VM starts
         pin_image_digest=True,
-        registry_url=REGISTRY_URL,
+        # Empty (the default) means the image's own Artifact Registry host.
+        registry_url="{{ var.value.get('batchstream_registry_url', '') }}",
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         max_run_duration="7200s",

@@ -281,6 +281,8 @@ def test_mapped_instances_get_distinct_jobs(gcp_env, emulator):
     [
         ({"image_check": "maybe"}, "image_check"),
         ({"poll_interval": 0}, "poll_interval"),
+        ({"poll_interval": -1}, "poll_interval"),
+        ({"poll_interval": "soon"}, "poll_interval"),  # a string without Jinja is static too
         ({"timeout": -5}, "timeout"),
         ({"pin_image_digest": True, "image_check": "off"}, "pin_image_digest"),
     ],
@@ -288,6 +290,25 @@ def test_mapped_instances_get_distinct_jobs(gcp_env, emulator):
 def test_static_mistakes_fail_at_parse_time(kwargs, message):
     with pytest.raises(ValueError, match=message):
         operator(**kwargs)
+
+
+def test_templated_poll_interval_is_checked_when_the_task_runs(gcp_env, emulator):
+    # A template passes construction; Airflow renders it (a string) before execute.
+    op = operator(poll_interval="{{ var.value.get('batchstream_poll_interval', 30) }}")
+    assert "poll_interval" in op.template_fields
+    op.poll_interval = "not a number"  # as rendered from a bad Variable
+    with pytest.raises(ValueError, match="poll_interval"):
+        op.execute(make_context())
+    assert emulator.call_counts == {}, "nothing is submitted with a bad poll_interval"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rendered_poll_interval_string_is_used_as_seconds(gcp_env, emulator, mode):
+    op = operator(poll_interval="{{ var.value.batchstream_poll_interval }}")
+    op.poll_interval = "0.1"  # as rendered
+    summary = run(op, make_context(), mode)
+    assert summary["state"] == "SUCCEEDED"
+    assert op.poll_interval == 0.1
 
 
 def test_constructor_does_no_io(monkeypatch):

@@ -41,7 +41,7 @@ with DAG(
         commands=["python", "-m", "app", "--day", "{{ ds }}", "--flavour", "{{ params.flavour }}"],
         environment={"RUN_DAY": "{{ ds_nodash }}"},
         labels={"day": "{{ ds_nodash }}"},
-        poll_interval=0.1,
+        poll_interval="{{ var.value.get('nightly_poll_interval', 0.1) }}",  # rendered per run
         deferrable=False,  # the runner switches it on for one date
     )
 """

@@ -118,3 +118,28 @@ def test_reschedule_mode_frees_the_slot_until_the_job_ends(gcp_env, emulator, ba
         time.sleep(0.05)  # the rescheduled try comes later; by then the job has ended
     summary = sensor(name, mode="reschedule").execute(make_context(task_id="wait"))
     assert summary["state"] == "SUCCEEDED"
+
+
+def test_rendered_poll_interval_sets_the_reschedule_interval(gcp_env, emulator, batch_client):
+    """poke_interval must be a number at construction, but the base class reads it in execute."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = submit(batch_client)
+    op = sensor(name, mode="reschedule", poll_interval="{{ var.value.batchstream_poll_interval }}")
+    assert op.poke_interval == 60  # the base class default, until the template is rendered
+    op.poll_interval = "600"  # as rendered
+    before = datetime.now(timezone.utc)
+    with pytest.raises(AirflowRescheduleException) as rescheduled:
+        op.execute(make_context(task_id="wait"))
+    assert op.poke_interval == 600.0
+    assert 590 <= (rescheduled.value.reschedule_date - before).total_seconds() <= 610
+
+
+def test_explicit_poke_interval_wins_over_poll_interval():
+    op = sensor("projects/p/locations/l/jobs/j", poll_interval=5, poke_interval=7)
+    assert (op.poke_interval, op.poll_interval) == (7, 5)
+    with pytest.raises(ValueError, match="poll_interval"):
+        sensor("projects/p/locations/l/jobs/j", poll_interval="soon")

@@ -30,6 +30,19 @@ _PROBE = r"""
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 
+from airflow.sdk import Variable
+
+# Airflow's best practice: no Variable access at the top level of a DAG file (every parse would
+# pay a lookup). Record any, so that a test can say there were none.
+variable_reads = []
+_get = Variable.get.__func__
+
+def _recording_get(cls, key, *args, **kwargs):
+    variable_reads.append(key)
+    return _get(cls, key, *args, **kwargs)
+
+Variable.get = classmethod(_recording_get)
+
 bag = DagBag(sys.argv[1])
 
 def describe(task):
@@ -38,7 +51,7 @@ def describe(task):
     fields = {}
     for name in ("image_uri", "location", "project_id", "commands", "task_count", "poll_interval",
                  "wait_for_completion", "deferrable", "image_check", "pin_image_digest", "job_name",
-                 "environment"):
+                 "environment", "registry_url"):
         value = getattr(task, name, kwargs.get(name))
         if value is not None:
             fields[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else repr(value)
@@ -66,6 +79,7 @@ out = {
         }
         for dag_id, dag in bag.dags.items()
     },
+    "variable_reads": variable_reads,
     "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("grpc", "requests")
                     or m.startswith(("google.cloud.batch_v1", "google.api_core"))),
 }
@@ -102,15 +116,15 @@ def dag(parsed, dag_id: str) -> dict:
     return parsed["dags"][dag_id]
 
 
-def render_default(template: str) -> str:
-    """Render a field as it runs when no Variable is set: ``var.value.get(key, default)`` -> default."""
+def render_default(template: str, variables: dict[str, str] | None = None) -> str:
+    """Render a field as it runs: ``var.value.get(key, default)`` -> the Variable, else default."""
 
-    class Defaults:
+    class Values:
         @staticmethod
-        def get(_key, default=None):
-            return default
+        def get(key, default=None):
+            return (variables or {}).get(key, default)
 
-    return jinja2.Template(template).render(var={"value": Defaults()})
+    return jinja2.Template(template).render(var={"value": Values()})
 
 
 def batch_tasks(parsed) -> list[tuple[str, str, dict]]:
@@ -166,13 +180,38 @@ def test_every_job_defaults_to_a_streamable_image_in_its_location(parsed):
         assert render_default(task["fields"]["project_id"]), "a project for real Google Cloud"
 
 
-def test_poll_interval_comes_from_the_variable(parsed):
-    for dag_id, task_id, task in batch_tasks(parsed):
-        if task["fields"].get("wait_for_completion") is False:
-            continue  # returns right after submission: never polls
-        assert task["fields"]["poll_interval"] == float(POLL_VARIABLE), (dag_id, task_id)
-    sensor = dag(parsed, "example_batchstream_sensor")["tasks"]["wait_for_job"]
-    assert sensor["fields"]["poll_interval"] == float(POLL_VARIABLE)
+def test_parsing_the_examples_reads_no_variable(parsed):
+    """Variables are read through templates when a task runs, never when the file is parsed."""
+    assert parsed["variable_reads"] == []
+
+
+def test_poll_interval_comes_from_the_variable_when_the_task_runs(parsed):
+    waiting = [
+        (dag_id, task_id, task)
+        for dag_id, task_id, task in batch_tasks(parsed)
+        if task["fields"].get("wait_for_completion") is not False  # the others never poll
+    ]
+    waiting.append(
+        (
+            "example_batchstream_sensor",
+            "wait_for_job",
+            dag(parsed, "example_batchstream_sensor")["tasks"]["wait_for_job"],
+        )
+    )
+    assert len(waiting) >= 5
+    for dag_id, task_id, task in waiting:
+        template = task["fields"]["poll_interval"]
+        assert isinstance(template, str), (dag_id, task_id, template)
+        rendered = render_default(template, {"batchstream_poll_interval": POLL_VARIABLE})
+        assert float(rendered) == float(POLL_VARIABLE), (dag_id, task_id)
+        assert float(render_default(template)) == 30, (dag_id, task_id)
+
+
+def test_preflight_registry_comes_from_the_variable_when_the_task_runs(parsed):
+    fields = dag(parsed, "example_batchstream_preflight")["tasks"]["streamed_job"]["fields"]
+    url = "http://127.0.0.1:5000"
+    assert render_default(fields["registry_url"], {"batchstream_registry_url": url}) == url
+    assert render_default(fields["registry_url"]) == "", "unset: the image's own registry"
 
 
 def test_partitioned_example_is_a_daily_pipeline_keyed_by_its_date(parsed):
