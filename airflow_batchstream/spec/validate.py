@@ -576,21 +576,14 @@ def _check_timestamp(value: Any, kind: str, path: str) -> Problem | None:
 
 
 def _check_enum(value: Any, kind: str, path: str) -> Problem | None:
-    values = schema.ENUMS[kind.removeprefix("enum:")]
-    if isinstance(value, str) and value in values:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value in values.values():
+    enum = kind.removeprefix("enum:")
+    if _enum_name(value, enum) is not None:
         return None
     suggestion = ""
     if isinstance(value, str):
-        close = difflib.get_close_matches(value.upper(), values, n=1)
+        close = difflib.get_close_matches(value.upper(), schema.ENUMS[enum], n=1)
         suggestion = f"; did you mean {close[0]!r}?" if close else ""
-    return Problem(
-        path,
-        "J-TYPE",
-        f"{_describe(value)} is not a {kind.removeprefix('enum:')} value{suggestion}",
-        _fix_type(kind),
-    )
+    return Problem(path, "J-TYPE", f"{_describe(value)} is not a {enum} value{suggestion}", _fix_type(kind))
 
 
 _SCALAR_CHECKS: dict[str, Callable[[Any, str, str], Problem | None]] = {
