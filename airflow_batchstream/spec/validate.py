@@ -1091,12 +1091,16 @@ def _allowed_locations(job: dict) -> list[tuple[str, Any]]:
     return [(f"allocationPolicy.location.allowedLocations[{i}]", entry) for i, entry in enumerate(entries)]
 
 
+def _allowed_regions(job: dict) -> set[str]:
+    """The regions of the well-formed ``allowedLocations`` entries."""
+    return {region for _, entry in _allowed_locations(job) if (region := region_of_allowed_location(entry))}
+
+
 def _vm_regions(context: _Context) -> tuple[set[str], str]:
     """The regions the VMs may run in, and where that came from (for messages)."""
-    regions = {region_of_allowed_location(entry) for _, entry in _allowed_locations(context.job)}
-    regions.discard(None)
+    regions = _allowed_regions(context.job)
     if regions:
-        return regions, "allocationPolicy.location.allowedLocations"  # type: ignore[return-value]
+        return regions, "allocationPolicy.location.allowedLocations"
     return ({context.region} if context.region else set()), "the job location"
 
 
@@ -1114,7 +1118,7 @@ def check_allowed_location_shape(context: _Context) -> Iterator[Problem]:
 
 @_rule("LOC-REGION")
 def check_allowed_locations_one_region(context: _Context) -> Iterator[Problem]:
-    regions = sorted({r for _, e in _allowed_locations(context.job) if (r := region_of_allowed_location(e))})
+    regions = sorted(_allowed_regions(context.job))
     if len(regions) > 1:
         yield Problem(
             "allocationPolicy.location.allowedLocations",
