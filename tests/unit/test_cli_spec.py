@@ -131,6 +131,19 @@ def test_render_reports_problems_on_stderr_and_exits_1(capsys: pytest.CaptureFix
     assert "[IS-2]" in captured.err and "1 error(s)" in captured.err
 
 
+def test_render_reads_overrides_and_volumes_from_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("priority: 7\nlabels:\n  team: data\n")
+    volume = '{"nfs": {"server": "10.0.0.2", "remotePath": "/share"}, "mountPath": "/mnt/nfs"}'
+    argv = ["render", "--image", IMAGE, "--location", "us-central1", "--overrides", f"@{overrides}"]
+    assert main([*argv, "--volume", volume]) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert (job["priority"], job["labels"]) == (7, {"team": "data"})
+    assert job["taskGroups"][0]["taskSpec"]["volumes"] == [json.loads(volume)]
+
+
 @pytest.mark.parametrize("bad", [["--env", "NOVALUE"], ["--task-count", "many"], ["--overrides", "[1]"]])
 def test_render_bad_arguments_exit_2(bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
