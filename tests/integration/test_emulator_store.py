@@ -202,13 +202,18 @@ def test_speed_must_be_positive():
 def test_deleted_jobs_are_swept_and_their_ids_reusable(store, clock, monkeypatch):
     monkeypatch.setattr("airflow_batchstream.emulator.store.PURGE_EVERY", 1)
     old = create(store, "reused")
+    swept = create(store, "swept", request_id=str(uuid.uuid4()))
     operation(store, "delete", old.name)
+    operation(store, "delete", swept.name)
     clock.now = T0 + 10
 
     new = create(store, "reused")
     create(store, "other")
 
     assert new.uid != old.uid
+    # Swept, not merely hidden: the record and its create request id are forgotten.
+    assert swept.name not in store._jobs
+    assert all(record.name != swept.name for record in store._requests.values())
     assert [batch_v1.Job.deserialize(m).name for m in store.job_messages()] == [
         new.name,
         f"{PARENT}/jobs/other",
