@@ -1,14 +1,27 @@
-"""What the operator and the sensor share: their hook, built on first use, and templated seconds."""
+"""What the operator, the sensor and the trigger share: the hook, its endpoint, templated seconds.
+
+Light on purpose: DAG files import the operator and sensor, which import this module.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
+
+#: ``host:port`` of a Batch emulator (DESIGN.md). When set, the hook talks plain gRPC to it with no
+#: credentials. Defined here, not in ``hooks``, because the light modules read it too.
+EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
+
+
+def emulator_host() -> str | None:
+    """The emulator address from :data:`EMULATOR_ENV`, or None when unset or empty."""
+    return os.environ.get(EMULATOR_ENV) or None
 
 
 class UsesBatchStreamHook:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 
-from airflow_batchstream import states
+from airflow_batchstream import hooked, states
 from airflow_batchstream.exceptions import BatchApiError
 from airflow_batchstream.identity import request_id_for
 
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: ``host:port`` of a Batch emulator. When set, both clients use a plain (insecure) gRPC channel to
-#: it and no Google credential is looked up at all.
-EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
 #: Project used against the emulator when neither the call nor the connection names one.
 EMULATOR_PROJECT_ENV = "BATCHSTREAM_EMULATOR_PROJECT"
 DEFAULT_EMULATOR_PROJECT = "batchstream-emulator"
@@ -228,7 +225,7 @@ class BatchStreamHook(GoogleBaseHook):
         retry: RetryPolicy = DEFAULT_RETRY,
         **kwargs: Any,
     ) -> None:
-        self.emulator_host = emulator_host or os.environ.get(EMULATOR_ENV) or None
+        self.emulator_host = emulator_host or hooked.emulator_host()
         self.retry = retry
         self._client: BatchServiceClient | None = None
         if self.emulator_host:

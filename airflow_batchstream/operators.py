@@ -7,7 +7,6 @@ imported inside the methods that use them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpecInvalid
-from airflow_batchstream.hooked import UsesBatchStreamHook, is_template, seconds
+from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, is_template, seconds
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from airflow_batchstream.spec.policy import ValidationPolicy
 
 IMAGE_CHECKS = ("error", "warn", "off")
-_EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
 
 
 class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
@@ -276,17 +274,17 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """
         if self.image_check == "off":
             return ""
-        if os.environ.get(_EMULATOR_ENV) and not self.registry_url:
+        if self.hook.emulator_host and not self.registry_url:
             self.log.info(
                 "Image preflight skipped: %s is set and no registry_url was given (there is no "
                 "Artifact Registry offline).",
-                _EMULATOR_ENV,
+                EMULATOR_ENV,
             )
             return ""
         from airflow_batchstream.manifest import ImageUnreadable, preflight_image
         from airflow_batchstream.spec.problems import errors, format_problems
 
-        credentials = None if os.environ.get(_EMULATOR_ENV) else self.hook.get_credentials()
+        credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:
             result = preflight_image(
                 self.image_uri,
@@ -414,7 +412,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
                     gcp_conn_id=self.gcp_conn_id,
                     impersonation_chain=self.impersonation_chain,
                     cancel_on_kill=self.cancel_on_kill,
-                    emulator_host=os.environ.get(_EMULATOR_ENV),
+                    emulator_host=self.hook.emulator_host,  # where the job was created
                     image_digest=digest,
                 ),
                 method_name="execute_complete",

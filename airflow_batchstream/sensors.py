@@ -7,7 +7,6 @@ CANCELLED, being deleted or NOT_FOUND fail with the diagnosis, raised as an
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -82,7 +81,7 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
                 gcp_conn_id=self.gcp_conn_id,
                 impersonation_chain=self.impersonation_chain,
                 cancel_on_kill=False,  # the sensor did not start the job; it must not stop it
-                emulator_host=os.environ.get("BATCHSTREAM_EMULATOR_HOST"),
+                emulator_host=self.hook.emulator_host,  # the endpoint the first poke used
             ),
             method_name="execute_complete",
         )

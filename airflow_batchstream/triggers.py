@@ -25,7 +25,6 @@ while a job's state does not change.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batchstream import states
+from airflow_batchstream import hooked, states
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
@@ -92,9 +91,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.cancel_on_kill = cancel_on_kill
-        self.emulator_host = (
-            emulator_host if emulator_host is not None else os.environ.get("BATCHSTREAM_EMULATOR_HOST")
-        )
+        self.emulator_host = emulator_host if emulator_host is not None else hooked.emulator_host()
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
         self.not_before = time.time() + DEFER_SETTLE_SECONDS if not_before is None else not_before
