@@ -95,7 +95,7 @@ def is_transient(exc: BaseException) -> bool:
     return status_name(exc) in TRANSIENT_CODES
 
 
-def _retry_plan(policy: RetryPolicy, what: str) -> Iterator[float]:
+def _retry_plan(policy: RetryPolicy) -> Iterator[float]:
     """Delays until ``policy.budget`` runs out; shared by :func:`call` and :func:`acall`."""
     started = time.monotonic()
     for delay in policy.delays():
@@ -107,7 +107,7 @@ def _retry_plan(policy: RetryPolicy, what: str) -> Iterator[float]:
 
 def call(fn: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
     """Run ``fn``, retrying transient errors with backoff; other errors pass through at once."""
-    plan = _retry_plan(policy, what)
+    plan = _retry_plan(policy)
     while True:
         try:
             return fn()
@@ -121,7 +121,7 @@ def call(fn: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY)
 
 async def acall(fn: Callable[[], Awaitable[T]], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
     """The async twin of :func:`call` (same policy, same classification)."""
-    plan = _retry_plan(policy, what)
+    plan = _retry_plan(policy)
     while True:
         try:
             return await fn()
@@ -151,14 +151,12 @@ class AsyncRateLimiter:
         self.tick = tick
         self._tokens = self.burst
         self._stamp = time.monotonic()
-        self.acquired = 0
 
     async def acquire(self) -> None:
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         self._tokens -= 1.0
-        self.acquired += 1
         if self._tokens < 0:
             wait = -self._tokens / self.rate
             await asyncio.sleep(math.ceil(wait / self.tick) * self.tick if self.tick else wait)
@@ -467,7 +465,6 @@ class BatchStreamHook(GoogleBaseHook):
         deadline: float | None,
         cancel_on_timeout: bool,
         image_digest_hint: str = "",
-        sleep: Callable[[float], None] = time.sleep,
     ) -> dict[str, Any]:
         """Poll until the job ends or ``deadline`` (epoch seconds) passes; return the event payload.
 
@@ -486,7 +483,7 @@ class BatchStreamHook(GoogleBaseHook):
                     if cancel_on_timeout:
                         self.cancel_job(name)
                     return states.event_payload(None, job_name=name, timed_out=True)
-                sleep(waiter.backoff.next_delay())
+                time.sleep(waiter.backoff.next_delay())
                 continue
             step = waiter.step(job)
             if step.action == "finish":
@@ -506,7 +503,7 @@ class BatchStreamHook(GoogleBaseHook):
                 states.state_name(job.status.state),
                 step.delay,
             )
-            sleep(step.delay)
+            time.sleep(step.delay)
 
     # -- async API (triggers)
 

@@ -67,9 +67,6 @@ _JOB_STATES: Mapping[str, Outcome] = {
     "DELETION_IN_PROGRESS": Outcome.DELETED,
 }
 
-#: TaskStatus.State names that end a task.
-TERMINAL_TASK_STATES = frozenset({"SUCCEEDED", "FAILED", "UNEXECUTED"})
-
 #: Reserved exit codes (batch-rules.md section 3): meaning, then what to do about it.
 RESERVED_EXIT_CODES: Mapping[int, tuple[str, str]] = {
     50000: (
