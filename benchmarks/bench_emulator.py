@@ -37,10 +37,10 @@ from google.cloud import batch_v1
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from airflow_batchstream.commands.emulator import ready_address  # noqa: E402
 from airflow_batchstream.emulator.client import async_client, sync_client  # noqa: E402
 
 PARENT = "projects/bench-project/locations/us-central1"
-READY_PREFIX = "batchstream emulator serving on "
 SCENARIO = "rules:\n  - stay_running: true\n"
 
 
@@ -49,10 +49,11 @@ def start_emulator(scenario_file: Path) -> tuple[subprocess.Popen, str]:
     command += ["--speed", "100", "--scenario", str(scenario_file)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
-    if not line.startswith(READY_PREFIX):
+    address = ready_address(line)
+    if address is None:
         process.kill()
         raise SystemExit(f"emulator did not start: {line!r}")
-    return process, line.removeprefix(READY_PREFIX).strip()
+    return process, address
 
 
 def cpu_seconds(pid: int) -> float:

@@ -11,7 +11,12 @@ import argparse
 import sys
 
 DEFAULT_PORT = 8795
-READY_LINE = "batchstream emulator serving on {address}"
+READY_PREFIX = "batchstream emulator serving on "
+
+
+def ready_address(line: str) -> str | None:
+    """The ``host:port`` announced by the ready line, or None when ``line`` is another line."""
+    return line.removeprefix(READY_PREFIX).strip() if line.startswith(READY_PREFIX) else None
 
 
 def _speed(value: str) -> float:
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as error:
         print(f"batchstream emulator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
-    print(READY_LINE.format(address=address), flush=True)
+    print(f"{READY_PREFIX}{address}", flush=True)
     try:
         while not stop.wait(0.5):
             pass  # a timed wait keeps the main thread responsive to signals

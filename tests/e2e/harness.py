@@ -188,11 +188,10 @@ def start_emulator(log_path: Path, *, speed: float, scenario: Path | None, timeo
 
 
 def _address_in(text: str) -> str | None:
-    """Find ``127.0.0.1:PORT`` in the emulator's startup line(s)."""
-    import re
+    """The address the emulator's ready line announces, once it is in the log."""
+    from airflow_batchstream.commands.emulator import ready_address
 
-    match = re.search(r"(127\.0\.0\.1|localhost|0\.0\.0\.0):(\d{2,5})\b", text)
-    return f"127.0.0.1:{match.group(2)}" if match else None
+    return next(filter(None, map(ready_address, text.splitlines())), None)
 
 
 @dataclass

@@ -13,10 +13,9 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import batch_v1
 
+from airflow_batchstream.commands.emulator import ready_address as address_in
 from airflow_batchstream.emulator.client import EMULATOR_HOST_ENV, sync_client
 from tests.fixtures.emulator import PARENT, make_job, wait_terminal
-
-READY_PREFIX = "batchstream emulator serving on "
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -34,8 +33,9 @@ def ready_address(process: subprocess.Popen, timeout: float = 30.0) -> str:
     reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
-    assert line and line[0].startswith(READY_PREFIX), f"no ready line: {line}"
-    return line[0].removeprefix(READY_PREFIX).strip()
+    address = address_in(line[0]) if line else None
+    assert address, f"no ready line: {line}"
+    return address
 
 
 @pytest.fixture
