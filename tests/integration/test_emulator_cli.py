@@ -101,6 +101,7 @@ def test_cli_rejects_a_non_positive_speed(cli_process):
     process = cli_process("--speed", "0")
 
     assert process.wait(30) == 2
+    assert "--speed: must be greater than 0" in process.stderr.read()
 
 
 def test_client_helper_needs_an_address(monkeypatch):
