@@ -477,15 +477,10 @@ class BatchStreamHook(GoogleBaseHook):
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                # The retry budget ran out on a transient error: keep waiting, never end here.
                 self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
-                if waiter.backoff.expired():
-                    if cancel_on_timeout:
-                        self.cancel_job(name)
-                    return states.event_payload(None, job_name=name, timed_out=True)
-                time.sleep(waiter.backoff.next_delay())
-                continue
-            step = waiter.step(job)
+                job, step = None, waiter.step_unreachable()
+            else:
+                step = waiter.step(job)
             if step.action == "finish":
                 tasks = self.failed_tasks(name) if step.outcome is states.Outcome.FAILED else ()
                 return states.event_payload(
@@ -497,12 +492,13 @@ class BatchStreamHook(GoogleBaseHook):
                 return states.event_payload(
                     job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint
                 )
-            self.log.info(
-                "Batch job %s is %s; next check in %.1fs",
-                name,
-                states.state_name(job.status.state),
-                step.delay,
-            )
+            if job is not None:
+                self.log.info(
+                    "Batch job %s is %s; next check in %.1fs",
+                    name,
+                    states.state_name(job.status.state),
+                    step.delay,
+                )
             time.sleep(step.delay)
 
     # -- async API (triggers)

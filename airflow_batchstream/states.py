@@ -431,7 +431,8 @@ class Step:
 
 
 class Waiter:
-    """The waiting rules without the I/O: feed it each GetJob result, do what the step says.
+    """The waiting rules without the I/O: feed it each GetJob result (or, when GetJob keeps failing
+    transiently, call :meth:`step_unreachable`), and do what the step says.
 
     The worker loop (``BatchStreamHook.wait_for_job``) and the trigger (``BatchStreamJobTrigger.run``)
     are thin drivers around it, so both end a wait for exactly the same reasons.
@@ -453,6 +454,12 @@ class Waiter:
             return Step("timeout", outcome)
         self.backoff.observe(fingerprint(job), now)
         return Step("sleep", outcome, self.backoff.next_delay(now))
+
+    def step_unreachable(self, now: float | None = None) -> Step:
+        """GetJob kept failing with a transient error: that never ends a wait, only the deadline does."""
+        if self.backoff.expired(now):
+            return Step("timeout", Outcome.RUNNING)
+        return Step("sleep", Outcome.RUNNING, self.backoff.next_delay(now))
 
 
 def fingerprint(job: Job | None) -> Any:

@@ -158,13 +158,10 @@ class BatchStreamJobTrigger(BaseTrigger):
                 if not is_transient(exc):
                     self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
                     return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}")
-                # The retry budget ran out but the error is transient: keep waiting, never end here.
                 self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
-                if waiter.backoff.expired():
-                    return await self._time_out(hook, None)
-                await asyncio.sleep(waiter.backoff.next_delay())
-                continue
-            step = waiter.step(job)
+                job, step = None, waiter.step_unreachable()
+            else:
+                step = waiter.step(job)
             if step.action == "finish":
                 tasks = (
                     await hook.afailed_tasks(self.job_name) if step.outcome is states.Outcome.FAILED else ()

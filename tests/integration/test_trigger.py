@@ -117,6 +117,21 @@ async def test_transient_errors_never_end_the_wait(gcp_env, emulator, batch_clie
     assert emulator.call_counts["GetJob"] >= 3
 
 
+async def test_an_outage_ends_the_wait_only_at_its_deadline_and_cancels(gcp_env, emulator, batch_client):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    name = create_job(batch_client)
+    emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])  # CancelJob still works
+    deadline = time.time() + 1.0
+    trigger = trigger_for(name, deadline=deadline)
+    # A per-call retry budget shorter than the outage (the triggerer's own is at least 30 s).
+    trigger._hook = hooks.BatchStreamHook(retry=hooks.RetryPolicy(initial=0.05, maximum=0.1, budget=0.3))
+    payload = await arun_trigger(trigger)
+    assert payload["status"] == "timeout"
+    assert 0 <= time.time() - deadline < 1.0
+    assert emulator.call_counts["GetJob"] >= 3
+    assert emulator.job(name).status.state.name in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
+
+
 async def test_permanent_error_ends_with_error_event(gcp_env, emulator, batch_client):
     name = create_job(batch_client)
     emulator.inject_fault("GetJob", "PERMISSION_DENIED")

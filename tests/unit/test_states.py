@@ -175,6 +175,14 @@ def test_waiter_backs_off_while_unchanged_and_respects_deadline():
     assert waiter.step(job("CANCELLED"), now=20_000).action == "finish"
 
 
+def test_an_unreachable_job_ends_a_wait_only_at_the_deadline():
+    waiter = states.Waiter(poll_interval=10, deadline=1000.0)
+    assert waiter.step_unreachable(now=0) == states.Step("sleep", states.Outcome.RUNNING, 10)
+    assert waiter.step_unreachable(now=995).delay == 5  # never sleeps past the deadline
+    assert waiter.step_unreachable(now=1000).action == "timeout"
+    assert states.Waiter(poll_interval=10, deadline=None).step_unreachable(now=10**9).action == "sleep"
+
+
 def test_max_poll_interval_equal_to_poll_interval_disables_backoff():
     waiter = states.Waiter(poll_interval=10, deadline=None, max_poll_interval=10)
     running = job("RUNNING")
