@@ -28,7 +28,14 @@ from airflow_batchstream.exceptions import BatchApiError
 from airflow_batchstream.identity import request_id_for
 
 if TYPE_CHECKING:
-    from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient, Job, Task
+    from google.cloud.batch_v1 import (
+        BatchServiceAsyncClient,
+        BatchServiceClient,
+        CancelJobRequest,
+        Job,
+        ListTasksRequest,
+        Task,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +198,22 @@ def shared_async_client_count() -> int:
 
 def _location_of(job_name: str) -> str:
     return states.parse_job_name(job_name).get("location", "")
+
+
+# Requests built once for the sync and the async call alike.
+
+
+def _cancel_request(name: str) -> CancelJobRequest:
+    from google.cloud.batch_v1 import CancelJobRequest
+
+    return CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
+
+
+def _failed_tasks_request(job_name: str, limit: int) -> ListTasksRequest:
+    from google.cloud.batch_v1 import ListTasksRequest
+
+    # Batch supports one task group per job, named group0 (batch-rules.md section 1).
+    return ListTasksRequest(parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit)
 
 
 # ----------------------------------------------------------------------------- the hook
@@ -410,9 +433,8 @@ class BatchStreamHook(GoogleBaseHook):
     def cancel_job(self, name: str) -> bool:
         """Ask Batch to cancel a job (idempotent request id); False if it is gone or already over."""
         from google.api_core import exceptions as api_exceptions
-        from google.cloud.batch_v1 import CancelJobRequest
 
-        request = CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
+        request = _cancel_request(name)
         client = self.get_conn()
         try:
             call(
@@ -445,11 +467,7 @@ class BatchStreamHook(GoogleBaseHook):
 
     def failed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
         """A few FAILED tasks of a job (best effort: [] on any error), for the diagnosis."""
-        from google.cloud.batch_v1 import ListTasksRequest
-
-        request = ListTasksRequest(
-            parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit
-        )
+        request = _failed_tasks_request(job_name, limit)
         try:
             pager = self.get_conn().list_tasks(request=request, retry=None, timeout=RPC_TIMEOUT)
             return [task for _, task in zip(range(limit), pager, strict=False)]
@@ -521,10 +539,9 @@ class BatchStreamHook(GoogleBaseHook):
 
     async def acancel_job(self, name: str) -> bool:
         from google.api_core import exceptions as api_exceptions
-        from google.cloud.batch_v1 import CancelJobRequest
 
         client = await self.get_async_conn()
-        request = CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
+        request = _cancel_request(name)
         try:
             await acall(
                 lambda: client.cancel_job(request=request, retry=None, timeout=RPC_TIMEOUT),
@@ -538,12 +555,8 @@ class BatchStreamHook(GoogleBaseHook):
         return True
 
     async def afailed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
-        from google.cloud.batch_v1 import ListTasksRequest
-
         client = await self.get_async_conn()
-        request = ListTasksRequest(
-            parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit
-        )
+        request = _failed_tasks_request(job_name, limit)
         try:
             await read_limiter(self.endpoint, _location_of(job_name)).acquire()
             pager = await client.list_tasks(request=request, retry=None, timeout=RPC_TIMEOUT)
