@@ -204,16 +204,9 @@ class Scenario:
         return cls.from_obj(value)
 
 
-_RULE_KEYS = {
-    "name",
-    "match",
-    "phases",
-    "exit_codes",
-    "exit_code",
-    "preempt_first_attempt",
-    "stay_running",
-    "fail_before_running",
-}
+#: What a rule and its ``match`` may say in a file: the dataclasses' fields, plus ``exit_code``.
+_RULE_KEYS = {f.name for f in dataclasses.fields(Rule)} | {"exit_code"}
+_MATCH_KEYS = {f.name for f in dataclasses.fields(Match)}
 
 
 def _rule_from_obj(obj: Rule | Mapping[str, Any]) -> Rule:
@@ -225,9 +218,9 @@ def _rule_from_obj(obj: Rule | Mapping[str, Any]) -> Rule:
     if unknown:
         raise ValueError(f"unknown rule key(s) {sorted(unknown)}; known: {sorted(_RULE_KEYS)}")
     match = obj.get("match") or {}
-    unknown_match = set(match) - {"image", "label", "command"}
+    unknown_match = set(match) - _MATCH_KEYS
     if unknown_match:
-        raise ValueError(f"unknown match key(s) {sorted(unknown_match)}; known: image, label, command")
+        raise ValueError(f"unknown match key(s) {sorted(unknown_match)}; known: {sorted(_MATCH_KEYS)}")
     exit_codes = dict(obj.get("exit_codes") or {})
     if "exit_code" in obj:
         exit_codes[ALL_TASKS] = obj["exit_code"]
