@@ -41,8 +41,10 @@ from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, region_of_
 from airflow_batchstream.spec.policy import BATCH_REGIONS
 from airflow_batchstream.spec.validate import (
     JOB_ID_RE,
+    LIFECYCLE_ACTIONS,
     MAX_JOB_BYTES,
     MAX_PARALLELISM,
+    MAX_RETRIES,
     MAX_TASKS,
     RESERVED_LABEL_PREFIXES,
 )
@@ -205,8 +207,10 @@ def _validate_job(spec, parent_location: str) -> None:
         raise _invalid(f"taskGroups[0].parallelism must be positive, got {group.parallelism}.")
     if group.scheduling_policy == TaskGroupPB.SchedulingPolicy.IN_ORDER and group.parallelism > 1:
         raise _invalid("taskGroups[0].parallelism must be 1 when schedulingPolicy is IN_ORDER.")
-    if not 0 <= task_spec.max_retry_count <= 10:
-        raise _invalid(f"taskSpec.maxRetryCount must be in [0, 10], got {task_spec.max_retry_count}.")
+    if not 0 <= task_spec.max_retry_count <= MAX_RETRIES:
+        raise _invalid(
+            f"taskSpec.maxRetryCount must be in [0, {MAX_RETRIES}], got {task_spec.max_retry_count}."
+        )
     if len(task_spec.lifecycle_policies) > 1:
         raise _invalid("taskSpec.lifecyclePolicies: only one lifecycle policy is supported.")
     reserved = [k for k in spec.labels if k.startswith(RESERVED_LABEL_PREFIXES)]
@@ -233,7 +237,7 @@ def _retry_rule(task_spec) -> RetryRule:
     if task_spec.lifecycle_policies:
         policy = task_spec.lifecycle_policies[0]
         action = LifecyclePolicyPB.Action.Name(policy.action)
-        action = action if action in ("RETRY_TASK", "FAIL_TASK") else None
+        action = action if action in LIFECYCLE_ACTIONS else None
         codes = frozenset(policy.action_condition.exit_codes)
     return RetryRule(max_retry_count=task_spec.max_retry_count, action=action, exit_codes=codes)
 
