@@ -753,15 +753,14 @@ class RegistryClient:
         if cached and cached.expires_at > time.monotonic():
             return cached.value
         realm = params["realm"]
-        realm_parts = urlsplit(realm)
         # The realm receives a Google access token: never send it in clear text off this machine.
-        if realm_parts.scheme != "https" and not (
-            realm_parts.scheme == "http" and is_loopback(realm_parts.hostname or "")
-        ):
+        try:
+            check_base_url(realm)
+        except ValueError:
             raise ImageUnreadable(
                 f"the registry's token realm {realm} is not https; refusing to send credentials. "
                 f"{_NOT_SUBMITTED}"
-            )
+            ) from None
         query = {"scope": key[2]}
         if params.get("service"):
             query["service"] = params["service"]
