@@ -105,11 +105,11 @@ def scenario(first_end: float, spread: float) -> dict:
 
 
 def create_jobs(address: str, prefix: str, count: int) -> list[str]:
-    import grpc
-    from google.cloud.batch_v1 import BatchServiceClient, Job
-    from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
+    from google.cloud.batch_v1 import Job
 
-    client = BatchServiceClient(transport=BatchServiceGrpcTransport(channel=grpc.insecure_channel(address)))
+    from airflow_batchstream.emulator.client import sync_client
+
+    client = sync_client(address)
     names = []
     for i in range(count):
         spec = {
@@ -140,11 +140,9 @@ def create_jobs(address: str, prefix: str, count: int) -> list[str]:
 
 def end_times(address: str, names: list[str]) -> dict[str, float]:
     """Each job's end: the event_time of its transition to a terminal state."""
-    import grpc
-    from google.cloud.batch_v1 import BatchServiceClient
-    from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
+    from airflow_batchstream.emulator.client import sync_client
 
-    client = BatchServiceClient(transport=BatchServiceGrpcTransport(channel=grpc.insecure_channel(address)))
+    client = sync_client(address)
     ends = {}
     for name in names:
         job = client.get_job(name=name)
@@ -165,18 +163,14 @@ def anchor_trigger_factory(address: str, poll: float, counter: list[int]):
 
     As in the anchor, every trigger builds its own hook, and every hook its own client/channel.
     """
-    import grpc
     from airflow.providers.google.cloud.hooks.cloud_batch import CloudBatchAsyncHook
     from airflow.providers.google.cloud.triggers.cloud_batch import CloudBatchJobFinishedTrigger
-    from google.cloud.batch_v1 import BatchServiceAsyncClient
-    from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcAsyncIOTransport
+
+    from airflow_batchstream.emulator.client import async_client
 
     def get_conn(self):
         if self._client is None:
-            channel = grpc.aio.insecure_channel(address)
-            self._client = BatchServiceAsyncClient(
-                transport=BatchServiceGrpcAsyncIOTransport(channel=channel)
-            )
+            self._client = async_client(address)
         return self._client
 
     original = CloudBatchAsyncHook.get_batch_job

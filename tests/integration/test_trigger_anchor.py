@@ -31,13 +31,9 @@ SPEC = {
 @pytest.fixture
 def anchor(gcp_env, monkeypatch):
     """The anchor's sync and async hooks, talking to the emulator."""
-    import grpc
     from airflow.providers.google.cloud.hooks.cloud_batch import CloudBatchAsyncHook, CloudBatchHook
-    from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient
-    from google.cloud.batch_v1.services.batch_service.transports import (
-        BatchServiceGrpcAsyncIOTransport,
-        BatchServiceGrpcTransport,
-    )
+
+    from airflow_batchstream.emulator.client import async_client, sync_client
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
@@ -46,16 +42,12 @@ def anchor(gcp_env, monkeypatch):
 
     def sync_conn(self):
         if self._client is None:
-            channel = grpc.insecure_channel(gcp_env)
-            self._client = BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
+            self._client = sync_client(gcp_env)
         return self._client
 
     def async_conn(self):
         if self._client is None:
-            channel = grpc.aio.insecure_channel(gcp_env)
-            self._client = BatchServiceAsyncClient(
-                transport=BatchServiceGrpcAsyncIOTransport(channel=channel)
-            )
+            self._client = async_client(gcp_env)
         return self._client
 
     monkeypatch.setattr(CloudBatchHook, "get_conn", sync_conn)
