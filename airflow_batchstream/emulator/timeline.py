@@ -346,13 +346,16 @@ class Timeline:
         return self._times[version - 1] if version else None
 
     def job_state_at(self, t: float) -> str:
-        return _state_of(self.job_changes[: bisect.bisect_right(self._job_times, t)], QUEUED)
+        seen = bisect.bisect_right(self._job_times, t)
+        return self.job_changes[seen - 1].new if seen else QUEUED
 
     def job_changes_until(self, t: float) -> list[Change]:
         return self.job_changes[: bisect.bisect_right(self._job_times, t)]
 
     def task_state_at(self, index: int, t: float) -> str:
-        return _state_of(self.task_changes_until(index, t), PENDING)
+        # Index, not slice: a ListTasks state filter reads this once per task and copies nothing.
+        seen = bisect.bisect_right(self._task_times[index], t)
+        return self.task_changes[index][seen - 1].new if seen else PENDING
 
     def task_changes_until(self, index: int, t: float) -> list[Change]:
         return self.task_changes[index][: bisect.bisect_right(self._task_times[index], t)]
