@@ -475,6 +475,11 @@ class BatchStreamHook(GoogleBaseHook):
             self.log.debug("ListTasks for %s failed: %s", job_name, exc)
             return []
 
+    def end_payload(self, job: Job | None, name: str, *, image_digest_hint: str = "") -> dict[str, Any]:
+        """The payload of a job that has ended; for a FAILED one, its failed tasks feed the diagnosis."""
+        tasks = self.failed_tasks(name) if states.outcome_of(job) is states.Outcome.FAILED else ()
+        return states.event_payload(job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint)
+
     def wait_for_job(
         self,
         name: str,
@@ -500,10 +505,7 @@ class BatchStreamHook(GoogleBaseHook):
             else:
                 step = waiter.step(job)
             if step.action == "finish":
-                tasks = self.failed_tasks(name) if step.outcome is states.Outcome.FAILED else ()
-                return states.event_payload(
-                    job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint
-                )
+                return self.end_payload(job, name, image_digest_hint=image_digest_hint)
             if step.action == "timeout":
                 if cancel_on_timeout:
                     self.cancel_job(name)
@@ -553,6 +555,13 @@ class BatchStreamHook(GoogleBaseHook):
             return False
         self.log.info("Requested cancellation of Batch job %s", name)
         return True
+
+    async def aend_payload(
+        self, job: Job | None, name: str, *, image_digest_hint: str = ""
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`end_payload`."""
+        tasks = await self.afailed_tasks(name) if states.outcome_of(job) is states.Outcome.FAILED else ()
+        return states.event_payload(job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint)
 
     async def afailed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
         client = await self.get_async_conn()

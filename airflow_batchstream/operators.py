@@ -392,12 +392,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 
         if states.outcome_of(job).is_terminal:
-            tasks = (
-                self.hook.failed_tasks(job.name) if states.outcome_of(job) is states.Outcome.FAILED else ()
-            )
-            return self.complete(
-                states.event_payload(job, job_name=job.name, tasks=tasks, image_digest_hint=digest)
-            )
+            return self.complete(self.hook.end_payload(job, job.name, image_digest_hint=digest))
         if not self.wait_for_completion:
             return summary
         deadline = self.deadline_for(job)

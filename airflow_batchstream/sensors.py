@@ -95,8 +95,7 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         if not outcome.is_terminal:
             self.log.info("Batch job %s is %s", self.job_name, states.state_name(job.status.state))
             return PokeReturnValue(is_done=False)
-        tasks = self.hook.failed_tasks(self.job_name) if outcome is states.Outcome.FAILED else ()
-        payload = states.event_payload(job, job_name=self.job_name, tasks=tasks)
+        payload = self.hook.end_payload(job, self.job_name)
         return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -163,12 +163,7 @@ class BatchStreamJobTrigger(BaseTrigger):
             else:
                 step = waiter.step(job)
             if step.action == "finish":
-                tasks = (
-                    await hook.afailed_tasks(self.job_name) if step.outcome is states.Outcome.FAILED else ()
-                )
-                return states.event_payload(
-                    job, job_name=self.job_name, tasks=tasks, image_digest_hint=self.image_digest
-                )
+                return await hook.aend_payload(job, self.job_name, image_digest_hint=self.image_digest)
             if step.action == "timeout":
                 return await self._time_out(hook, job)
             await asyncio.sleep(step.delay)
