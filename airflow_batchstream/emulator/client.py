@@ -5,8 +5,6 @@ The production hook builds its own clients the same way; these helpers only save
 
 from __future__ import annotations
 
-import os
-
 import grpc
 from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient
 from google.cloud.batch_v1.services.batch_service.transports import (
@@ -14,15 +12,14 @@ from google.cloud.batch_v1.services.batch_service.transports import (
     BatchServiceGrpcTransport,
 )
 
-#: The environment variable that points clients at a standalone emulator (``host:port``).
-EMULATOR_HOST_ENV = "BATCHSTREAM_EMULATOR_HOST"
+from airflow_batchstream.hooked import EMULATOR_ENV, emulator_host
 
 
 def emulator_address(address: str | None = None) -> str:
     """``address``, else ``$BATCHSTREAM_EMULATOR_HOST``; ValueError if neither is set."""
-    address = address or os.environ.get(EMULATOR_HOST_ENV, "")
+    address = address or emulator_host()
     if not address:
-        raise ValueError(f"no emulator address given and {EMULATOR_HOST_ENV} is not set")
+        raise ValueError(f"no emulator address given and {EMULATOR_ENV} is not set")
     return address
 
 

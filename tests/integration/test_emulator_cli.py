@@ -14,7 +14,8 @@ from google.api_core import exceptions
 from google.cloud import batch_v1
 
 from airflow_batchstream.commands.emulator import ready_address as address_in
-from airflow_batchstream.emulator.client import EMULATOR_HOST_ENV, sync_client
+from airflow_batchstream.emulator.client import sync_client
+from airflow_batchstream.hooked import EMULATOR_ENV
 from tests.fixtures.emulator import PARENT, make_job, wait_terminal
 
 
@@ -59,7 +60,7 @@ def test_cli_serves_then_stops_cleanly_on_signal(cli_process, monkeypatch, tmp_p
     scenario.write_text("rules:\n  - match: {label: 'fate=fail'}\n    exit_code: 5\n")
     process = cli_process("--port", "0", "--speed", "50", "--scenario", str(scenario))
     address = ready_address(process)
-    monkeypatch.setenv(EMULATOR_HOST_ENV, address)
+    monkeypatch.setenv(EMULATOR_ENV, address)
 
     client = sync_client()  # found through BATCHSTREAM_EMULATOR_HOST
     created = client.create_job(parent=PARENT, job_id="cli-job", job=make_job(labels={"fate": "fail"}))
@@ -105,14 +106,14 @@ def test_cli_rejects_a_non_positive_speed(cli_process):
 
 
 def test_client_helper_needs_an_address(monkeypatch):
-    monkeypatch.delenv(EMULATOR_HOST_ENV, raising=False)
+    monkeypatch.delenv(EMULATOR_ENV, raising=False)
 
-    with pytest.raises(ValueError, match=EMULATOR_HOST_ENV):
+    with pytest.raises(ValueError, match=EMULATOR_ENV):
         sync_client()
 
 
 def test_emulator_env_fixture_sets_the_variable(emulator_env):
-    assert os.environ[EMULATOR_HOST_ENV] == emulator_env
+    assert os.environ[EMULATOR_ENV] == emulator_env
 
 
 def test_cli_read_quota(cli_process):
