@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from airflow_batchstream.retry import RetryPolicy, retry_after_seconds
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, Severity, format_problems
 
@@ -102,6 +103,13 @@ TAG_TTL_SECONDS = 60.0
 DEFAULT_TOKEN_SECONDS = 60
 _TOKEN_MARGIN_SECONDS = 10
 _MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Registry answers worth asking again: throttling and server errors (and, in ``RegistryClient``,
+#: connection failures and timeouts).
+RETRIED_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+#: How long one registry request keeps retrying those (a blip must not cost the try; an outage
+#: still fails the preflight within a minute). ``Retry-After`` is honoured within the budget.
+REGISTRY_RETRY = RetryPolicy(initial=0.5, multiplier=2.0, maximum=8.0, budget=30.0)
 #: Largest manifest, config or token answer read (distribution caps manifests at 4 MiB).
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _MAX_CACHED_DOCUMENTS = 512
@@ -614,11 +622,20 @@ class RegistryClient:
     :param credentials: google.auth credentials; None means application default credentials,
         fetched only when the registry asks for authentication.
     :param timeout: seconds per HTTP request.
+    :param retry: how 429s, 5xx answers and connection failures are retried.
     """
 
-    def __init__(self, base_url: str, name: str, credentials: Any = None, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        name: str,
+        credentials: Any = None,
+        timeout: float = 30,
+        retry: RetryPolicy = REGISTRY_RETRY,
+    ) -> None:
         import requests  # lazily: parse time is sacred
 
+        self.retry = retry
         self.base_url = check_base_url(base_url)
         self.name = name
         self.credentials = credentials
@@ -685,29 +702,59 @@ class RegistryClient:
 
     def _send(self, url: str, headers: dict[str, str], authorization: str | None) -> _Response:
         """One GET, following redirects; Authorization goes only to the origin it was made for."""
-        import requests
-
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
             sent = dict(headers)
             if authorization and _origin(url) == origin:
                 sent["Authorization"] = authorization
+            response = self._get(url, sent, f"reading {_redact(url)}")
+            if response.status in _REDIRECTS and "Location" in response.headers:
+                url = urljoin(url, response.headers["Location"])
+                continue
+            return response
+        raise ImageUnreadable(f"too many redirects reading {_redact(url)}. {_NOT_SUBMITTED}")
+
+    def _get(
+        self, url: str, headers: dict[str, str], place: str, params: dict[str, str] | None = None
+    ) -> _Response:
+        """One GET (redirects not followed), retried per ``self.retry`` on 429, 5xx, connection
+        failures and timeouts, honouring ``Retry-After``. The last answer is returned once the
+        budget is spent (the caller explains it); a network failure raises.
+
+        :param place: where, for the network failure's message ("reading URL").
+        """
+        import requests
+
+        plan = self.retry.plan()
+        while True:
             try:
                 response = self.session.get(
-                    url, headers=sent, timeout=self.timeout, allow_redirects=False, stream=True
+                    url,
+                    params=params,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
                 )
-                if response.is_redirect:
-                    response.close()
-                    url = urljoin(url, response.headers["Location"])
-                    continue
-                body = _read_capped(response, url)
+                body = b"" if response.is_redirect else _read_capped(response, url)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                delay = plan.next_delay()
+                if delay is None:
+                    raise _network_failure(place, exc) from None
+                log.warning("Network failure %s (%s); retrying in %.1fs", place, type(exc).__name__, delay)
+                time.sleep(delay)
+                continue
             except requests.RequestException as exc:
-                raise ImageUnreadable(
-                    f"network failure reading {_redact(url)}: {type(exc).__name__}: {_short(exc)}. "
-                    f"{_NOT_SUBMITTED}"
-                ) from None
+                raise _network_failure(place, exc) from None
+            if response.status_code in RETRIED_STATUSES:
+                asked = retry_after_seconds(response.headers.get("Retry-After"))
+                delay = plan.next_delay(at_least=asked)
+                if delay is not None:
+                    log.warning("HTTP %s %s; retrying in %.1fs", response.status_code, place, delay)
+                    time.sleep(delay)
+                    continue
+            response.close()
             return _Response(response.status_code, response.headers, body)
-        raise ImageUnreadable(f"too many redirects reading {_redact(url)}. {_NOT_SUBMITTED}")
 
     def _forget_token(self) -> None:
         with _CACHE.lock:
@@ -776,35 +823,28 @@ class RegistryClient:
         return token
 
     def _token_request(self, realm: str, query: dict[str, str]) -> _Response:
-        import requests
-
         authorization = _basic(self._google_access_token())
-        try:
-            response = self.session.get(
-                realm,
-                params=query,
-                headers={"Authorization": authorization},
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-            body = _read_capped(response, realm)
-        except requests.RequestException as exc:
-            raise ImageUnreadable(
-                f"network failure reaching the registry's token service {realm}: {type(exc).__name__}: "
-                f"{_short(exc)}. {_NOT_SUBMITTED}"
-            ) from None
-        if response.status_code in (401, 403):
+        response = self._get(
+            realm,
+            {"Authorization": authorization},
+            f"reaching the registry's token service {realm}",
+            params=query,
+        )
+        if response.status in (401, 403):
             raise ImageUnreadable(
                 f"the registry's token service {realm} refused {self.identity} "
-                f"(HTTP {response.status_code}) for {query['scope']}: the identity is not authenticated "
+                f"(HTTP {response.status}) for {query['scope']}: the identity is not authenticated "
                 f"or lacks {_READ_PERMISSION} on the repository. {_NOT_SUBMITTED}"
             )
-        if response.status_code != 200:
+        if response.status != 200:
             raise ImageUnreadable(
-                f"the registry's token service {realm} answered HTTP {response.status_code}. {_NOT_SUBMITTED}"
+                f"the registry's token service {realm} answered HTTP {response.status}. {_NOT_SUBMITTED}"
             )
-        return _Response(response.status_code, response.headers, body)
+        return response
+
+
+def _network_failure(place: str, exc: BaseException) -> ImageUnreadable:
+    return ImageUnreadable(f"network failure {place}: {type(exc).__name__}: {_short(exc)}. {_NOT_SUBMITTED}")
 
 
 def _read_capped(response: Any, url: str) -> bytes:
@@ -940,8 +980,10 @@ class _Reader:
             )
         if response.status == 403:
             raise ImageUnreadable(
-                f"{self.client.identity} may not read {what} of {self.image} (HTTP 403): grant it "
-                f"{_READ_PERMISSION} on the repository. {_NOT_SUBMITTED}"
+                f"{self.client.identity} may not read {what} of {self.image} "
+                f"(HTTP 403{_registry_error(response.body)}): the repository {self.client.name} may not "
+                f"exist (Artifact Registry answers 403 for that too; check the image path), or the "
+                f"identity lacks {_READ_PERMISSION} on it. {_NOT_SUBMITTED}"
             )
         if response.status == 404:
             raise ImageUnreadable(
@@ -956,13 +998,21 @@ class _Reader:
 
 
 def _registry_error(body: bytes) -> str:
-    """`` MANIFEST_UNKNOWN`` from a distribution error body, or nothing."""
+    """`` DENIED: <the registry's message>`` from a distribution error body, or nothing.
+
+    The message is passed through (Artifact Registry's says which permission on which resource, or
+    that it may not exist), printable characters only and shortened.
+    """
     try:
-        errors = json.loads(body).get("errors") or []
-        code = errors[0].get("code")
+        error = (json.loads(body).get("errors") or [])[0]
+        code, message = error.get("code"), error.get("message")
     except (ValueError, AttributeError, IndexError, TypeError):
         return ""
-    return f" {code}" if isinstance(code, str) and re.fullmatch(r"[A-Z_]{1,64}", code) else ""
+    text = f" {code}" if isinstance(code, str) and re.fullmatch(r"[A-Z_]{1,64}", code) else ""
+    if isinstance(message, str) and message.strip():
+        message = "".join(c if c.isprintable() else " " for c in message).strip()
+        text += f": {message if len(message) <= 300 else message[:300] + '...'}"
+    return text
 
 
 def _load_json(body: bytes) -> Any:
@@ -981,6 +1031,7 @@ def preflight_image(
     credentials: Any = None,
     registry_url: str | None = None,
     timeout: float = 30,
+    retry: RetryPolicy = REGISTRY_RETRY,
 ) -> PreflightResult:
     """Read an image from its registry and report whether it can be streamed.
 
@@ -993,10 +1044,13 @@ def preflight_image(
     :param registry_url: base URL override (tests, private mirrors), e.g. ``http://127.0.0.1:5000``;
         plain http only for loopback. Default ``https://<image host>``.
     :param timeout: seconds per HTTP request.
+    :param retry: how each request retries 429s, 5xx answers and connection failures (jittered
+        exponential backoff honouring ``Retry-After``) before the preflight gives up.
     :return: the result; ``result.ok`` is False when any problem is an error.
     :raises ValueError: when the URI is not a valid Artifact Registry reference, the platform is
         malformed, or ``registry_url`` is not allowed.
-    :raises ImageUnreadable: when the image cannot be read (401/403, 404, network).
+    :raises ImageUnreadable: when the image cannot be read (401/403, 404, network, or 429/5xx
+        after the retries).
     """
     from airflow_batchstream.spec.images import parse_image  # spec is pure and cheap
 
@@ -1005,7 +1059,7 @@ def preflight_image(
     if image is None:
         raise ValueError(f"cannot preflight {image_uri!r}:\n{format_problems(parse_problems)}")
     wanted = Platform.parse(platform or platform_for_machine_type(machine_type))
-    client = RegistryClient(registry_url or f"https://{image.host}", image.name, credentials, timeout)
+    client = RegistryClient(registry_url or f"https://{image.host}", image.name, credentials, timeout, retry)
     try:
         result = _preflight(_Reader(client, image), image, wanted, machine_type, policy)
     finally:

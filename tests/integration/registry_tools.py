@@ -519,6 +519,75 @@ class RedirectingFront:
         self._servers.clear()
 
 
+# --- a faulty front: a real registry behind throttling, outages and dropped connections ---------------
+
+#: A fault that closes the connection without answering (the client sees a connection error).
+DROP = (0, {})
+
+
+@dataclass
+class FaultyFront:
+    """Forwards GETs to a real registry (``upstream``), but answers the first requests with
+    scripted faults instead: ``faults`` is consumed one ``(status, headers)`` per request (``DROP``
+    closes the connection unanswered); with ``forever`` the last fault repeats for good.
+
+    ``answers`` records ``(arrival monotonic time, path, status)`` per request (status 0: dropped).
+    """
+
+    upstream: str
+    faults: list[tuple[int, dict[str, str]]]
+    forever: bool = False
+    answers: list[tuple[float, str, int]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _next_fault(self) -> tuple[int, dict[str, str]] | None:
+        with self._lock:
+            if not self.faults:
+                return None
+            return self.faults[0] if self.forever and len(self.faults) == 1 else self.faults.pop(0)
+
+    def start(self) -> FaultyFront:
+        front = self
+
+        class Front(QuietHandler):
+            def do_GET(self) -> None:
+                arrived = time.monotonic()
+                path = urlsplit(self.path).path
+                fault = front._next_fault()
+                if fault is not None:
+                    status, headers = fault
+                    front.answers.append((arrived, path, status))
+                    if status == 0:
+                        self.close_connection = True
+                        self.connection.shutdown(2)  # no status line: a connection error
+                        return
+                    body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": "scripted fault"}]})
+                    self.reply(status, body.encode(), headers)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                answer = requests.get(front.upstream + self.path, headers=headers, timeout=30)
+                front.answers.append((arrived, path, answer.status_code))
+                passed = ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate")
+                self.reply(
+                    answer.status_code,
+                    answer.content,
+                    {key: answer.headers[key] for key in passed if key in answer.headers},
+                )
+
+        self._server = serve_on_loopback(Front)
+        return self
+
+    def stop(self) -> None:
+        shut_down(self._server)
+        self._server = None
+
+
 # --- a misbehaving registry: fixed answers per path, for faults a correct registry never produces ---------
 
 

@@ -3,11 +3,13 @@ content that does not hash to its digest, HTTP 403 and 5xx, redirect loops."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+from airflow_batchstream.retry import RetryPolicy
 from tests.integration.registry_tools import (
     DOCKER_MANIFEST_V2,
     ScriptedRegistry,
@@ -27,6 +29,7 @@ CONFIG = make_config([LAYER.diff_id])
 MANIFEST = encode(image_manifest(CONFIG, [LAYER]))
 MANIFEST_DIGEST = sha256(MANIFEST)
 V2 = f"/v2/{NAME}"
+QUICK = RetryPolicy(initial=0.05, maximum=0.1, budget=0.3)
 
 
 @pytest.fixture
@@ -80,23 +83,33 @@ def test_config_blob_not_matching_its_digest(scripted):
     assert "config blob" in result.problems[0].message
 
 
-def test_forbidden_names_the_permission(scripted):
-    scripted.routes[f"{V2}/manifests/1.0"] = (403, {}, b'{"errors":[{"code":"DENIED"}]}')
+def test_forbidden_names_the_permission_the_missing_repository_and_the_registry_message(scripted):
+    # Artifact Registry's own words, as it answers for a missing role and a missing repository alike.
+    said = (
+        'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
+        '"projects/fault-project/locations/us-central1/repositories/repo" (or it may not exist)'
+    )
+    body = json.dumps({"errors": [{"code": "DENIED", "message": said}]}).encode()
+    scripted.routes[f"{V2}/manifests/1.0"] = (403, {}, body)
 
     with pytest.raises(ImageUnreadable) as caught:
         preflight_image(f"{URI}:1.0", registry_url=scripted.url)
 
     message = str(caught.value)
-    assert "HTTP 403" in message and "application default credentials" in message
+    assert "HTTP 403 DENIED: " + said in message
+    assert "application default credentials" in message
+    assert "repository fault-project/repo/app may not exist" in message
     assert "artifactregistry.repositories.downloadArtifacts (roles/artifactregistry.reader)" in message
     assert "No Batch job was submitted" in message
+    assert scripted.seen == [f"{V2}/manifests/1.0"]  # a refusal is not retried
 
 
-def test_server_error(scripted):
+def test_server_error_after_the_retries(scripted):
     scripted.routes[f"{V2}/manifests/1.0"] = (503, {}, b'{"errors":[{"code":"UNAVAILABLE"}]}')
 
     with pytest.raises(ImageUnreadable, match=r"HTTP 503 UNAVAILABLE.*No Batch job was submitted"):
-        preflight_image(f"{URI}:1.0", registry_url=scripted.url)
+        preflight_image(f"{URI}:1.0", registry_url=scripted.url, retry=QUICK)
+    assert len(scripted.seen) > 1
 
 
 def test_redirect_loop(scripted):

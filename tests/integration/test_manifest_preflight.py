@@ -18,6 +18,7 @@ from airflow_batchstream.manifest import (
     ImageUnreadable,
     preflight_image,
 )
+from airflow_batchstream.retry import RetryPolicy
 from airflow_batchstream.spec.images import parse_image
 from airflow_batchstream.spec.policy import DEFAULT_POLICY
 from tests.integration.registry_tools import (
@@ -362,8 +363,9 @@ def test_network_failure_raises(registry):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
+    quick = RetryPolicy(initial=0.05, maximum=0.1, budget=0.3)
     with pytest.raises(ImageUnreadable, match=r"network failure .*No Batch job was submitted"):
-        preflight_image(uri("good"), registry_url=f"http://127.0.0.1:{closed_port}", timeout=2)
+        preflight_image(uri("good"), registry_url=f"http://127.0.0.1:{closed_port}", timeout=2, retry=quick)
 
 
 @pytest.mark.parametrize("url", ["http://registry.example.com:5000", "http://10.0.0.8", "ftp://127.0.0.1"])
