@@ -170,5 +170,12 @@ def merge_labels(user_labels: Mapping[str, str] | None, identity_labels: Mapping
 
 
 def request_id_for(resource_name: str, verb: str = "create") -> str:
-    """A deterministic, non-zero UUID5 ``request_id`` so a retried mutation is deduplicated."""
-    return str(uuid.uuid5(_NAMESPACE, f"{verb}:{resource_name}"))
+    """A deterministic ``request_id``, so a retried mutation is deduplicated.
+
+    Shaped as a version-4 UUID (RFC 4122 variant), never the zero UUID: Batch's CancelJobRequest
+    declares ``request_id`` with ``(google.api.field_info).format = UUID4``, and CreateJob and
+    DeleteJob ask for "a valid UUID". A random UUID4 would defeat deduplication, so its 122 free
+    bits come from a hash of the verb and the resource name instead.
+    """
+    digest = hashlib.sha256(f"{_NAMESPACE}:{verb}:{resource_name}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))

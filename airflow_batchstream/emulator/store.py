@@ -166,7 +166,8 @@ def _facts(spec) -> JobFacts:
     return JobFacts(images=tuple(images), labels=dict(spec.labels), commands=tuple(commands))
 
 
-def _validate_request_id(request_id: str) -> None:
+def _validate_request_id(request_id: str, *, uuid4: bool = False) -> None:
+    """A valid, non-zero UUID; with ``uuid4`` (CancelJob declares ``format = UUID4``) a version-4 one."""
     if not request_id:
         return
     try:
@@ -175,6 +176,8 @@ def _validate_request_id(request_id: str) -> None:
         raise _invalid(f"request_id {request_id!r} is not a valid UUID.") from None
     if parsed.int == 0:
         raise _invalid("request_id must not be the zero UUID.")
+    if uuid4 and (parsed.version != 4 or parsed.variant != uuid.RFC_4122):
+        raise _invalid(f"request_id {request_id!r} is not a version-4 UUID.")
 
 
 def _validate_job(spec, parent_location: str) -> None:
@@ -452,7 +455,7 @@ class Store:
         with self.lock:
             if not JOB_NAME_RE.match(request.name):
                 raise _invalid(f"Invalid job name {request.name!r}.")
-            _validate_request_id(request.request_id)
+            _validate_request_id(request.request_id, uuid4=verb == "cancel")
             replay = self._replayed(rpc, request.request_id)
             if replay is not None:
                 return self._render_operation(replay, self.clock())

@@ -83,8 +83,9 @@ class ImageRef:
         return self.digest or self.tag or "latest"
 
     def with_digest(self, digest: str) -> ImageRef:
-        """The same image pinned to ``digest`` (the tag is kept for readability)."""
-        return replace(self, digest=digest)
+        """The same image pinned to ``digest``, without its tag: Artifact Registry documents
+        ``IMAGE:TAG`` and ``IMAGE@DIGEST``, not ``IMAGE:TAG@DIGEST``."""
+        return replace(self, tag=None, digest=digest)
 
     def __str__(self) -> str:
         uri = f"{self.host}/{self.name}"

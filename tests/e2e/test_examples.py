@@ -154,8 +154,7 @@ def test_preflight_example_checks_pins_and_defers(api, batch, runs, e2e_registry
         pytest.skip("docker-registry is not installed: the preflight and pinning were not exercised")
     _, digest = e2e_registry
     # The image was read from the registry and the job runs exactly the manifest that was checked.
-    assert image.startswith(f"us-central1-docker.pkg.dev/{DEFAULT_IMAGE_NAME}:")
-    assert image.endswith(f"@{digest}")
+    assert image == f"us-central1-docker.pkg.dev/{DEFAULT_IMAGE_NAME}@{digest}"  # IMAGE@DIGEST, no tag
     assert summary["image_digest"] == digest
 
 

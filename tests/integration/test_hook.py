@@ -10,7 +10,6 @@ from google.api_core import exceptions as api_exceptions
 
 from airflow_batchstream import hooks
 from airflow_batchstream.hooks import BatchStreamHook, RetryPolicy
-from airflow_batchstream.identity import request_id_for
 from tests.fixtures.airflow import LOCATION, PROJECT
 
 JOB = {
@@ -63,23 +62,14 @@ def test_existing_job_is_returned_with_created_false(hook, emulator, batch_clien
     assert len(emulator.jobs()) == 1
 
 
-def test_request_ids_are_deterministic_uuids():
-    import uuid
-
-    first = request_id_for("projects/p/locations/l/jobs/j")
-    assert first == request_id_for("projects/p/locations/l/jobs/j")
-    assert uuid.UUID(first).version == 5
-    assert first != request_id_for("projects/p/locations/l/jobs/j", "cancel")
-    assert first != str(uuid.UUID(int=0))
-
-
-def test_list_jobs_filters_by_labels_client_side(hook):
-    hook.create_job(project_id=PROJECT, location=LOCATION, job_id="a", job=JOB)
-    other = {**JOB, "labels": {"team": "web"}}
-    hook.create_job(project_id=PROJECT, location=LOCATION, job_id="b", job=other)
-    found = hook.list_jobs(project_id=PROJECT, location=LOCATION, labels={"team": "data"})
-    assert [j.name.rsplit("/", 1)[1] for j in found] == ["a"]
-    assert len(hook.list_jobs(project_id=PROJECT, location=LOCATION)) == 2
+def test_cancel_request_id_is_the_version_4_uuid_batch_declares(hook, emulator):
+    # CancelJobRequest.request_id is declared (google.api.field_info).format = UUID4, and the
+    # emulator refuses anything else, as Batch may: the hook's cancel must pass, and twice is harmless.
+    emulator.set_scenario({"rules": [{"stay_running": True}]})
+    job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="cancel-me", job=JOB)
+    assert hook.cancel_job(job.name)
+    assert hook.cancel_job(job.name)  # the same request id: the pending operation, not a new one
+    assert emulator.job(job.name).status.state.name in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
 
 
 def test_get_missing_job(hook):

@@ -177,7 +177,7 @@ def test_good_schema2_image_by_tag(registry, pushed):
     )
     assert result.resolved_from_index is False
     assert f"tag 1.0 resolved to {pushed.digests['good']}" in result.notes
-    assert result.pinned_uri == f"{HOST}/{PROJECT_REPO}/good:1.0@{pushed.digests['good']}"
+    assert result.pinned_uri == f"{HOST}/{PROJECT_REPO}/good@{pushed.digests['good']}"
 
 
 def test_good_image_by_digest(registry, pushed):

@@ -45,7 +45,8 @@ def test_pinned_digest_is_what_runs_and_is_reported(gcp_env, emulator, registry)
     summary = operator(registry, "good", pin_image_digest=True).execute(make_context())
     assert summary["image_digest"] == digest
     uri = emulator.jobs()[0].task_groups[0].task_spec.runnables[0].container.image_uri
-    assert uri.startswith(f"{HOST_REPO}/good") and uri.endswith(f"@{digest}")  # tag kept, digest wins
+    # IMAGE@DIGEST, the form Artifact Registry documents (not IMAGE:TAG@DIGEST).
+    assert uri == f"{HOST_REPO}/good@{digest}"
 
 
 def test_ineligible_image_fails_before_submission(gcp_env, emulator, registry):

@@ -91,3 +91,25 @@ def test_sanitized_label_key_starts_with_a_letter():
         identity.sanitize_label_value("Scheduled__2024-01-01T00:00:00+00:00")
         == "scheduled__2024-01-01t00-00-00-00-00"
     )
+
+
+#: A version-4 UUID as RFC 4122 writes it: version nibble 4, variant bits 10xx.
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@given(st.text(min_size=1, max_size=80), st.sampled_from(["create", "cancel", "delete"]))
+def test_request_ids_are_deterministic_version_4_uuids(name, verb):
+    import uuid
+
+    request_id = identity.request_id_for(name, verb)
+    assert UUID4.match(request_id), request_id
+    parsed = uuid.UUID(request_id)
+    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.int != 0
+    assert request_id == identity.request_id_for(name, verb)  # a retried mutation is deduplicated
+
+
+def test_request_ids_differ_per_verb_and_per_job():
+    job = "projects/p/locations/l/jobs/j"
+    ids = {identity.request_id_for(job, verb) for verb in ("create", "cancel", "delete")}
+    ids.add(identity.request_id_for(job + "2"))
+    assert len(ids) == 4

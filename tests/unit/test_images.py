@@ -156,8 +156,11 @@ def test_name_reference_and_with_digest() -> None:
     assert ref.reference == "1.0"
     pinned = ref.with_digest(DIGEST)
     assert pinned.reference == DIGEST
-    assert pinned.tag == "1.0" and ref.digest is None
-    assert str(pinned) == f"us-west1-docker.pkg.dev/example.com/my-project/repo/team/img:1.0@{DIGEST}"
+    # IMAGE@DIGEST, the form Artifact Registry documents: the tag is dropped, never IMAGE:TAG@DIGEST.
+    assert pinned.tag is None and ref.tag == "1.0" and ref.digest is None
+    assert str(pinned) == f"us-west1-docker.pkg.dev/example.com/my-project/repo/team/img@{DIGEST}"
+    reparsed, problems = parse_image(str(pinned))
+    assert reparsed == pinned and not problems
     bare, _ = parse_image("us-docker.pkg.dev/my-project/repo/img")
     assert bare is not None and bare.reference == "latest"
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -271,7 +271,7 @@ def test_result_ok_and_pinned_uri():
         ref, D1, "application/vnd.docker.distribution.manifest.v2+json", "linux/amd64", [], 0, [warning]
     )
     assert result.ok
-    assert result.pinned_uri == f"us-central1-docker.pkg.dev/my-project/repo/app:1.0@{D1}"
+    assert result.pinned_uri == f"us-central1-docker.pkg.dev/my-project/repo/app@{D1}"  # no tag
     assert not PreflightResult(ref, D1, "", None, [], 0, [Problem("image", "IS-5", "m", "f")]).ok
     assert result.to_dict()["pinned_uri"] == result.pinned_uri
 
