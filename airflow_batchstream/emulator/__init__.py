@@ -42,6 +42,12 @@ In-process use (tests: the ``emulator`` fixture in ``tests/fixtures/emulator.py`
         emulator.finish_job(name, exit_code=0); emulator.fail_job(name, exit_code=1)
         emulator.reset()                     # no jobs, counts, faults; initial scenario
 
+    # Google's path instead of plain gRPC: TLS, and a check of the callers' tokens.
+    BatchEmulator(authenticate=lambda metadata: None).start("127.0.0.1", 0, tls=(key_pem, cert_pem))
+
+From another process (an e2e test ending a job it holds RUNNING), the emulator's own control
+service: ``airflow_batchstream.emulator.client.finish_job(name, exit_code=0, address=...)``.
+
 Standalone: ``batchstream emulator --port 8795 --speed 10 --scenario FILE``, then
 ``export BATCHSTREAM_EMULATOR_HOST=127.0.0.1:8795``.
 
@@ -52,6 +58,8 @@ them ``S`` times faster. All timestamps and ``runDuration`` are wall-clock. Scen
 
 Fidelity notes (where Batch's behaviour is undocumented, the emulator's choice is marked *inferred*):
 
+- A CancelJob ``request_id`` must be a version-4 UUID (``format = UUID4`` in batch.proto); CreateJob
+  and DeleteJob take any valid non-zero UUID.
 - CreateJob rejects what Batch documents rejecting (bad job id/parent/request id, not exactly one
   task group, no runnables, reserved labels, allowedLocations across regions or outside the job's
   region, maxRetryCount outside [0, 10], > 1 MB); the rest is the validator's job, not the API's.

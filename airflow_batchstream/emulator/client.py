@@ -5,6 +5,8 @@ The production hook builds its own clients the same way; these helpers only save
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from google.cloud.batch_v1 import BatchServiceAsyncClient, BatchServiceClient
 from google.cloud.batch_v1.services.batch_service.transports import (
@@ -12,6 +14,7 @@ from google.cloud.batch_v1.services.batch_service.transports import (
     BatchServiceGrpcTransport,
 )
 
+from airflow_batchstream.emulator.server import CONTROL_SERVICE
 from airflow_batchstream.hooked import EMULATOR_ENV, emulator_host
 
 
@@ -34,3 +37,14 @@ def async_client(address: str | None = None) -> BatchServiceAsyncClient:
     event loop that will use it."""
     channel = grpc.aio.insecure_channel(emulator_address(address))
     return BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel))
+
+
+def finish_job(name: str, exit_code: int = 0, *, address: str | None = None, timeout: float = 30.0) -> None:
+    """End a job's unfinished tasks now with ``exit_code``, in an emulator running in another
+    process (``BatchEmulator.finish_job`` over gRPC): how a test ends a job it holds RUNNING.
+
+    :raises grpc.RpcError: NOT_FOUND for an unknown job, FAILED_PRECONDITION for one already over.
+    """
+    with grpc.insecure_channel(emulator_address(address)) as channel:
+        finish = channel.unary_unary(f"/{CONTROL_SERVICE}/FinishJob")
+        finish(json.dumps({"name": name, "exit_code": exit_code}).encode(), timeout=timeout)

@@ -9,6 +9,7 @@ INVALID_ARGUMENT, as it is for Batch) and answer bytes the store has already ser
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -33,6 +34,10 @@ log = logging.getLogger("airflow_batchstream.emulator")
 BATCH_SERVICE = "google.cloud.batch.v1.BatchService"
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 LOCATIONS_SERVICE = "google.cloud.location.Locations"
+#: The emulator's own test controls, for clients in other processes (the e2e tests hold jobs
+#: RUNNING and end them from the test). Requests and answers are JSON bytes; see
+#: :func:`airflow_batchstream.emulator.client.finish_job`.
+CONTROL_SERVICE = "batchstream.emulator.Control"
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,9 @@ class BatchEmulator:
     :param scenario: what happens to jobs: a :class:`Scenario`, its dict/list form, a YAML/JSON
         file path, or ``None`` (every task succeeds after the default phases).
     :param clock: wall clock, seconds since the epoch (tests of time may pass their own).
+    :param authenticate: stands in for Google's check of the caller's credentials: given a call's
+        metadata (``{"authorization": "Bearer ..."}``), the reason to refuse it with
+        UNAUTHENTICATED, or None to serve it. None (the default): every call is served.
     """
 
     def __init__(
@@ -98,7 +106,9 @@ class BatchEmulator:
         scenario: Scenario | Mapping[str, Any] | Sequence[Any] | str | Path | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        authenticate: Callable[[Mapping[str, str]], str | None] | None = None,
     ) -> None:
+        self._authenticate = authenticate
         self._initial_scenario = Scenario.coerce(scenario)
         self._store = Store(speed=speed, scenario=self._initial_scenario, clock=clock)
         self._faults = FaultInjector()
@@ -113,14 +123,18 @@ class BatchEmulator:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (port 0 picks a free one) and return the ``host:port`` address."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, tls: tuple[bytes, bytes] | None = None) -> str:
+        """Serve on ``host:port`` (port 0 picks a free one) and return the ``host:port`` address.
+
+        :param tls: ``(private key PEM, certificate chain PEM)``: serve TLS instead of plain gRPC,
+            so that clients built for Google's endpoint (credentials, TLS) can be pointed at it.
+        """
         if self._thread is not None:
             raise RuntimeError(f"the emulator is already serving on {self._address}")
         ready = threading.Event()
         outcome: dict[str, Any] = {}
         self._thread = threading.Thread(
-            target=self._serve, args=(host, port, ready, outcome), name="batch-emulator", daemon=True
+            target=self._serve, args=(host, port, tls, ready, outcome), name="batch-emulator", daemon=True
         )
         self._thread.start()
         ready.wait()
@@ -160,11 +174,11 @@ class BatchEmulator:
     def speed(self) -> float:
         return self._store.speed
 
-    def _serve(self, host: str, port: int, ready: threading.Event, outcome: dict[str, Any]) -> None:
+    def _serve(self, host: str, port: int, tls: Any, ready: threading.Event, outcome: dict[str, Any]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(self._run_server(host, port, ready, outcome))
+            loop.run_until_complete(self._run_server(host, port, tls, ready, outcome))
         except BaseException as error:  # surfaced to start() if it happened before ready
             outcome.setdefault("error", error)
             ready.set()
@@ -172,13 +186,17 @@ class BatchEmulator:
             loop.close()
 
     async def _run_server(
-        self, host: str, port: int, ready: threading.Event, outcome: dict[str, Any]
+        self, host: str, port: int, tls: Any, ready: threading.Event, outcome: dict[str, Any]
     ) -> None:
         self._stop_requested = asyncio.Event()
         # No SO_REUSEPORT: a second emulator on a busy port must fail, not share it silently.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers(self._generic_handlers())
-        outcome["port"] = server.add_insecure_port(format_address(host, port))
+        server.add_generic_rpc_handlers([*self._generic_handlers(), self._control_handler()])
+        address = format_address(host, port)
+        if tls is None:
+            outcome["port"] = server.add_insecure_port(address)
+        else:
+            outcome["port"] = server.add_secure_port(address, grpc.ssl_server_credentials([tls]))
         await server.start()
         ready.set()
         await self._stop_requested.wait()
@@ -211,6 +229,10 @@ class BatchEmulator:
                         grpc.StatusCode.INVALID_ARGUMENT, f"Invalid request: {error}"
                     ) from None
                 target = rpc.target(request) or "-"
+                if self._authenticate is not None:
+                    refusal = self._authenticate(dict(context.invocation_metadata() or ()))
+                    if refusal:
+                        raise EmulatorError(grpc.StatusCode.UNAUTHENTICATED, refusal)
                 delay = self._faults.delay(name)
                 if delay:
                     await asyncio.sleep(delay)
@@ -237,6 +259,22 @@ class BatchEmulator:
                     log.info("%s %s %s %.1fms", name, target, code.name, elapsed)
 
         return handle
+
+    def _control_handler(self) -> grpc.GenericRpcHandler:
+        """``FinishJob {"name", "exit_code"}``: :meth:`finish_job` for clients in other processes."""
+
+        async def finish(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            try:
+                request = json.loads(data)
+                self.finish_job(str(request["name"]), int(request.get("exit_code", 0)))
+            except KeyError as error:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {error}")
+            except (ValueError, TypeError) as error:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            return b"{}"
+
+        handler = grpc.unary_unary_rpc_method_handler(finish)
+        return grpc.method_handlers_generic_handler(CONTROL_SERVICE, {"FinishJob": handler})
 
     # -- observation -------------------------------------------------------------------------
 

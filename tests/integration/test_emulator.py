@@ -275,6 +275,37 @@ def test_cancel_and_delete_request_ids_deduplicate_operations(emulator, batch_cl
     assert deleted.operation.name != first.operation.name
 
 
+def test_a_cancel_request_id_must_be_a_version_4_uuid(emulator, batch_client):
+    # batch.proto declares CancelJobRequest.request_id (google.api.field_info).format = UUID4.
+    emulator.set_scenario([{"stay_running": True}])
+    created = batch_client.create_job(parent=PARENT, job_id="uuid4-only", job=make_job())
+    with pytest.raises(exceptions.InvalidArgument, match="version-4 UUID"):
+        batch_client.cancel_job(
+            request={"name": created.name, "request_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "x"))}
+        )
+    assert emulator.job(created.name).status.state == State.QUEUED  # refused before taking effect
+    # DeleteJob asks for "a valid UUID" only.
+    batch_client.delete_job(
+        request={"name": created.name, "request_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "y"))}
+    )
+
+
+def test_a_held_job_is_ended_from_another_process_through_the_control_service(emulator, batch_client):
+    from airflow_batchstream.emulator.client import finish_job
+
+    emulator.set_scenario([{"stay_running": True}])
+    created = batch_client.create_job(parent=PARENT, job_id="held", job=make_job(task_count=2))
+    finish_job(created.name, 0, address=emulator.address)
+    job, _ = wait_terminal(batch_client, created.name)
+    assert job.status.state == State.SUCCEEDED
+    with pytest.raises(grpc.RpcError) as over:
+        finish_job(created.name, address=emulator.address)
+    assert over.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as unknown:
+        finish_job(f"{PARENT}/jobs/nope", address=emulator.address)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 @pytest.mark.parametrize(
     "job_id",
     ["Upper", "1starts-with-digit", "ends-with-", "under_score", "a" * 64, "-x"],
