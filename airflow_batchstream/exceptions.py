@@ -68,6 +68,15 @@ class BatchApiError(BatchStreamError):
     """A Batch API call failed for a reason that retrying cannot fix (or its retry budget ran out)."""
 
 
+class CredentialsRefused(BatchApiError):
+    """Google refuses the credentials for good (revoked or deleted key, deleted or disabled service
+    account, impersonation not granted); waiting or retrying the call cannot fix it."""
+
+
+class TriggerEventMissing(BatchStreamError):
+    """A deferred task resumed without its trigger's event, so the job's outcome is unknown."""
+
+
 class JobConflict(BatchStreamError):
     """A job with the requested id exists but its labels show it belongs to another task instance."""
 

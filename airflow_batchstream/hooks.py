@@ -1,9 +1,10 @@
 """BatchStreamHook: the only code that talks to the Batch API.
 
-Imports ``airflow.providers.google.common.hooks.base_google``, which loads ``grpc``,
-``google.api_core``, ``google.auth`` and ``requests``: import this module only inside
-``execute``/``poke``/``run``, never from a module a DAG file imports (the operator, sensor and
-trigger modules all follow that rule, and a test checks it).
+Imports ``grpc``, ``google.api_core``, ``google.auth``, ``requests`` and the Batch client (through
+``airflow.providers.google.common.hooks.base_google`` and ``google.cloud.batch_v1``): import this
+module only inside ``execute``/``poke``/``run``, never from a module a DAG file imports (the
+operator, sensor and trigger modules all follow that rule, and a test checks it). The trigger
+imports it in a thread, so that loading it does not stall the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -13,29 +14,35 @@ import json
 import logging
 import math
 import os
-import random
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+import grpc
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud.batch_v1 import (
+    BatchServiceAsyncClient,
+    BatchServiceClient,
+    CancelJobRequest,
+    CreateJobRequest,
+    DeleteJobRequest,
+    Job,
+    ListTasksRequest,
+    Task,
+)
+from google.cloud.batch_v1.services.batch_service.transports import (
+    BatchServiceGrpcAsyncIOTransport,
+    BatchServiceGrpcTransport,
+)
 
-from airflow_batchstream import hooked, states
-from airflow_batchstream.exceptions import BatchApiError
+from airflow_batchstream import credentials, hooked, states
+from airflow_batchstream.exceptions import BatchApiError, CredentialsRefused
 from airflow_batchstream.identity import request_id_for
-
-if TYPE_CHECKING:
-    from google.cloud.batch_v1 import (
-        BatchServiceAsyncClient,
-        BatchServiceClient,
-        CancelJobRequest,
-        Job,
-        ListTasksRequest,
-        Task,
-    )
+from airflow_batchstream.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +67,14 @@ T = TypeVar("T")
 # ----------------------------------------------------------------------------- retries
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Jittered exponential backoff within a time budget; one definition for sync and async calls.
-
-    :param initial: first delay in seconds.
-    :param multiplier: growth per attempt.
-    :param maximum: largest single delay.
-    :param budget: total seconds a call may keep retrying before its last error is raised.
-    """
-
-    initial: float = 0.5
-    multiplier: float = 2.0
-    maximum: float = 20.0
-    budget: float = 300.0
-
-    def delays(self) -> Iterator[float]:
-        """Full-jitter delays (AWS architecture blog): uniform in ``[0, min(maximum, initial*m^n)]``."""
-        ceiling = self.initial
-        while True:
-            yield random.uniform(ceiling / 2, ceiling)
-            ceiling = min(self.maximum, ceiling * self.multiplier)
-
-
 DEFAULT_RETRY = RetryPolicy()
+
+#: Given a failed call's exception, the permanent error to raise instead of retrying, or None.
+Refusal = Callable[[BaseException], "BaseException | None"]
+
+
+def _no_refusal(exc: BaseException) -> None:
+    return None
 
 
 def status_name(exc: BaseException) -> str:
@@ -102,38 +93,43 @@ def is_transient(exc: BaseException) -> bool:
     return status_name(exc) in TRANSIENT_CODES
 
 
-def _retry_plan(policy: RetryPolicy) -> Iterator[float]:
-    """Delays until ``policy.budget`` runs out; shared by :func:`call` and :func:`acall`."""
-    started = time.monotonic()
-    for delay in policy.delays():
-        remaining = policy.budget - (time.monotonic() - started)
-        if remaining <= 0:
-            return
-        yield min(delay, remaining)
-
-
-def call(fn: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
-    """Run ``fn``, retrying transient errors with backoff; other errors pass through at once."""
-    plan = _retry_plan(policy)
+def call(
+    fn: Callable[[], T], *, what: str, policy: RetryPolicy = DEFAULT_RETRY, refusal: Refusal = _no_refusal
+) -> T:
+    """Run ``fn``, retrying transient errors with backoff; other errors pass through at once, and
+    so does the error ``refusal`` makes of one (a credential that cannot be refreshed)."""
+    plan = policy.plan()
     while True:
         try:
             return fn()
         except Exception as exc:
-            delay = next(plan, None) if is_transient(exc) else None
+            permanent = refusal(exc)
+            if permanent is not None:
+                raise permanent from exc
+            delay = plan.next_delay() if is_transient(exc) else None
             if delay is None:
                 raise
             log.warning("%s: transient %s, retrying in %.2fs", what, status_name(exc), delay)
             time.sleep(delay)
 
 
-async def acall(fn: Callable[[], Awaitable[T]], *, what: str, policy: RetryPolicy = DEFAULT_RETRY) -> T:
+async def acall(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    refusal: Callable[[BaseException], Awaitable[BaseException | None]] | None = None,
+) -> T:
     """The async twin of :func:`call` (same policy, same classification)."""
-    plan = _retry_plan(policy)
+    plan = policy.plan()
     while True:
         try:
             return await fn()
         except Exception as exc:
-            delay = next(plan, None) if is_transient(exc) else None
+            permanent = await refusal(exc) if refusal is not None else None
+            if permanent is not None:
+                raise permanent from exc
+            delay = plan.next_delay() if is_transient(exc) else None
             if delay is None:
                 raise
             log.debug("%s: transient %s, retrying in %.2fs", what, status_name(exc), delay)
@@ -173,8 +169,9 @@ class AsyncRateLimiter:
 _LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, AsyncRateLimiter]] = (
     weakref.WeakKeyDictionary()
 )
-# One async client per (event loop, connection, impersonation, endpoint): not one per waiting job.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = (
+# One async client (with its credentials) per (event loop, connection, impersonation, endpoint): not
+# one per waiting job.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, tuple[Any, Any]]] = (
     weakref.WeakKeyDictionary()
 )
 _ASYNC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -200,18 +197,21 @@ def _location_of(job_name: str) -> str:
     return states.parse_job_name(job_name).get("location", "")
 
 
+def _refusal_without_io(exc: BaseException) -> BaseException | None:
+    """A credential failure ``exc`` shows by itself: a google-auth error in its chain, or Batch's
+    UNAUTHENTICATED (a service-account key signs its own tokens, so a deleted key or service
+    account is refused by the API rather than by a token endpoint)."""
+    return credentials.refusal_in_chain(exc) or (exc if status_name(exc) == "UNAUTHENTICATED" else None)
+
+
 # Requests built once for the sync and the async call alike.
 
 
 def _cancel_request(name: str) -> CancelJobRequest:
-    from google.cloud.batch_v1 import CancelJobRequest
-
     return CancelJobRequest(name=name, request_id=request_id_for(name, "cancel"))
 
 
 def _failed_tasks_request(job_name: str, limit: int) -> ListTasksRequest:
-    from google.cloud.batch_v1 import ListTasksRequest
-
     # Batch supports one task group per job, named group0 (batch-rules.md section 1).
     return ListTasksRequest(parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit)
 
@@ -226,9 +226,15 @@ class BatchStreamHook(GoogleBaseHook):
     ``BATCHSTREAM_EMULATOR_HOST`` set (or ``emulator_host`` given), the connection is not looked up
     and the clients speak plain gRPC to the emulator with no credentials.
 
+    Credentials Google refuses for good fail every call at once with :class:`CredentialsRefused`
+    (naming the identity), even when gRPC reports them as a transient ``UNAVAILABLE``; see
+    :mod:`airflow_batchstream.credentials`.
+
     :param gcp_conn_id: Airflow connection of type ``google_cloud_platform``.
     :param impersonation_chain: service account(s) to impersonate.
     :param emulator_host: ``host:port`` of a Batch emulator; defaults to ``BATCHSTREAM_EMULATOR_HOST``.
+    :param api_endpoint: the Batch API endpoint (``host[:port]``), e.g. a Private Service Connect
+        endpoint; defaults to the connection's ``api_endpoint`` extra, then Google's.
     :param retry: the retry policy for transient errors.
     """
 
@@ -243,12 +249,14 @@ class BatchStreamHook(GoogleBaseHook):
         impersonation_chain: str | Sequence[str] | None = None,
         *,
         emulator_host: str | None = None,
+        api_endpoint: str | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         **kwargs: Any,
     ) -> None:
         self.emulator_host = emulator_host or hooked.emulator_host()
         self.retry = retry
         self._client: BatchServiceClient | None = None
+        self._credentials: Any = None  # those of the clients, once built
         if self.emulator_host:
             # GoogleBaseHook.__init__ would fetch the connection; the emulator needs none.
             super(GoogleBaseHook, self).__init__(**kwargs)
@@ -258,14 +266,18 @@ class BatchStreamHook(GoogleBaseHook):
             self.extras = {}
             self._cached_credentials = None
             self._cached_project_id = None
+            self.api_endpoint: str | None = None
         else:
             super().__init__(gcp_conn_id=gcp_conn_id, impersonation_chain=impersonation_chain, **kwargs)
+            self.api_endpoint = api_endpoint or self._get_field("api_endpoint") or None
 
     # -- identity of the endpoint
 
     @property
     def endpoint(self) -> str:
-        return f"emulator:{self.emulator_host}" if self.emulator_host else "batch.googleapis.com"
+        if self.emulator_host:
+            return f"emulator:{self.emulator_host}"
+        return self.api_endpoint or "batch.googleapis.com"
 
     @property
     def project_id(self) -> str:
@@ -292,26 +304,63 @@ class BatchStreamHook(GoogleBaseHook):
     def job_name(cls, project_id: str, location: str, job_id: str) -> str:
         return f"{cls.parent(project_id, location)}/jobs/{job_id}"
 
+    # -- credentials
+
+    def _load_credentials(self) -> Any:
+        """The connection's credentials; a lookup that can never work raises :class:`CredentialsRefused`."""
+        try:
+            found = self.get_credentials()
+        except auth_exceptions.GoogleAuthError as exc:
+            permanent = credentials.refusal_in_chain(exc)
+            if permanent is None:
+                raise
+            raise self._refused(permanent) from exc
+        self._credentials = found
+        return found
+
+    def _refused(self, error: BaseException) -> CredentialsRefused:
+        who = credentials.identity_of(self._credentials, self.gcp_conn_id, self.impersonation_chain)
+        return credentials.refused(error, who, impersonating=bool(self.impersonation_chain))
+
+    def _refusal(self, exc: BaseException) -> CredentialsRefused | None:
+        """The credential failure behind a failed call, if it is one (see :mod:`.credentials`)."""
+        if self.emulator_host:
+            return None
+        error = _refusal_without_io(exc)
+        if error is None and is_transient(exc):
+            error = credentials.permanent_refresh_error(self._credentials)
+        return self._refused(error) if error is not None else None
+
+    async def _arefusal(self, exc: BaseException) -> CredentialsRefused | None:
+        """:meth:`_refusal` with the refresh (blocking I/O) in a thread."""
+        if self.emulator_host:
+            return None
+        error = _refusal_without_io(exc)
+        if error is None and is_transient(exc):
+            error = await asyncio.to_thread(credentials.permanent_refresh_error, self._credentials)
+        return self._refused(error) if error is not None else None
+
+    def _call(self, fn: Callable[[], T], what: str, policy: RetryPolicy | None = None) -> T:
+        return call(fn, what=what, policy=policy or self.retry, refusal=self._refusal)
+
+    async def _acall(self, fn: Callable[[], Awaitable[T]], what: str, policy: RetryPolicy | None = None) -> T:
+        return await acall(fn, what=what, policy=policy or self.retry, refusal=self._arefusal)
+
     # -- clients
 
     def get_conn(self) -> BatchServiceClient:
         """The sync client, created on first use and kept for the hook's lifetime."""
         if self._client is None:
-            from google.cloud.batch_v1 import BatchServiceClient
-
             if self.emulator_host:
-                import grpc
-                from google.cloud.batch_v1.services.batch_service.transports import BatchServiceGrpcTransport
-
                 channel = grpc.insecure_channel(self.emulator_host)
                 self._client = BatchServiceClient(transport=BatchServiceGrpcTransport(channel=channel))
             else:
                 from airflow.providers.google.common.consts import CLIENT_INFO
 
                 self._client = BatchServiceClient(
-                    credentials=self.get_credentials(),
+                    credentials=self._load_credentials(),
                     client_info=CLIENT_INFO,
-                    client_options=self.get_client_options(),
+                    client_options=self.get_client_options(self.api_endpoint),
                 )
         return self._client
 
@@ -325,33 +374,29 @@ class BatchStreamHook(GoogleBaseHook):
         loop = asyncio.get_running_loop()
         key = self._async_key()
         clients = _ASYNC_CLIENTS.setdefault(loop, {})
-        if key in clients:
-            return clients[key]
-        lock = _ASYNC_LOCKS.setdefault(loop, asyncio.Lock())
-        async with lock:
-            if key not in clients:
-                clients[key] = await self._new_async_client()
-            return clients[key]
+        if key not in clients:
+            lock = _ASYNC_LOCKS.setdefault(loop, asyncio.Lock())
+            async with lock:
+                if key not in clients:
+                    clients[key] = await self._new_async_client()
+        client, self._credentials = clients[key]
+        return client
 
-    async def _new_async_client(self) -> BatchServiceAsyncClient:
-        from google.cloud.batch_v1 import BatchServiceAsyncClient
-
+    async def _new_async_client(self) -> tuple[BatchServiceAsyncClient, Any]:
+        """A new async client and the credentials it uses (None against the emulator)."""
         if self.emulator_host:
-            import grpc
-            from google.cloud.batch_v1.services.batch_service.transports import (
-                BatchServiceGrpcAsyncIOTransport,
-            )
-
             channel = grpc.aio.insecure_channel(self.emulator_host)
-            return BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel))
+            return BatchServiceAsyncClient(transport=BatchServiceGrpcAsyncIOTransport(channel=channel)), None
         from airflow.providers.google.common.consts import CLIENT_INFO
-        from asgiref.sync import sync_to_async
 
         # Credential lookup may block (metadata server, impersonation); keep it off the loop.
-        credentials = await sync_to_async(self.get_credentials)()
-        return BatchServiceAsyncClient(
-            credentials=credentials, client_info=CLIENT_INFO, client_options=self.get_client_options()
+        found = await asyncio.to_thread(self._load_credentials)
+        client = BatchServiceAsyncClient(
+            credentials=found,
+            client_info=CLIENT_INFO,
+            client_options=self.get_client_options(self.api_endpoint),
         )
+        return client, found
 
     # -- sync API
 
@@ -360,15 +405,13 @@ class BatchStreamHook(GoogleBaseHook):
     ) -> tuple[Job, bool]:
         """Create ``job_id`` from a camelCase Job dict; idempotent.
 
-        The request carries ``request_id = uuid5(job name)``, so a create retried after a lost
-        response is deduplicated by the server. ALREADY_EXISTS fetches the existing job instead.
+        The request carries a ``request_id`` derived from the job name, so a create retried after
+        a lost response (or sent again by a later try) is deduplicated by the server.
+        ALREADY_EXISTS fetches the existing job instead.
 
         :return: ``(job, created)``; ``created`` is False when the job already existed, and the
             caller must then check its labels before adopting it.
         """
-        from google.api_core import exceptions as api_exceptions
-        from google.cloud.batch_v1 import CreateJobRequest, Job
-
         project = self.resolve_project(project_id)
         name = self.job_name(project, location, job_id)
         request = CreateJobRequest(
@@ -379,10 +422,9 @@ class BatchStreamHook(GoogleBaseHook):
         )
         client = self.get_conn()
         try:
-            created = call(
+            created = self._call(
                 lambda: client.create_job(request=request, retry=None, timeout=RPC_TIMEOUT),
-                what=f"CreateJob {name}",
-                policy=self.retry,
+                f"CreateJob {name}",
             )
         except api_exceptions.AlreadyExists:
             existing = self.get_job(name, missing_ok=True)
@@ -395,52 +437,28 @@ class BatchStreamHook(GoogleBaseHook):
 
     def get_job(self, name: str, *, missing_ok: bool = False) -> Job | None:
         """GetJob; with ``missing_ok`` a NOT_FOUND returns None instead of raising."""
-        from google.api_core import exceptions as api_exceptions
-
         client = self.get_conn()
         try:
-            return call(
-                lambda: client.get_job(name=name, retry=None, timeout=RPC_TIMEOUT),
-                what=f"GetJob {name}",
-                policy=self.retry,
+            return self._call(
+                lambda: client.get_job(name=name, retry=None, timeout=RPC_TIMEOUT), f"GetJob {name}"
             )
         except api_exceptions.NotFound:
             if missing_ok:
                 return None
             raise
 
-    def list_jobs(
-        self, *, project_id: str | None, location: str, labels: Mapping[str, str] | None = None
-    ) -> list[Job]:
-        """Jobs in a location whose labels include all of ``labels``.
+    def cancel_job(self, name: str, *, policy: RetryPolicy | None = None) -> bool:
+        """Ask Batch to cancel a job (idempotent request id); False if it is gone or already over.
 
-        Filtered here, not with ListJobs' ``filter``: its grammar is undocumented (batch-rules.md
-        section 2), and a wrong filter would silently hide the job we must re-attach to.
+        :param policy: retries for this call (default: the hook's); a killed task has seconds.
         """
-        from google.cloud.batch_v1 import ListJobsRequest
-
-        project = self.resolve_project(project_id)
-        client = self.get_conn()
-        request = ListJobsRequest(parent=self.parent(project, location), page_size=500)
-
-        def fetch() -> list[Job]:
-            return list(client.list_jobs(request=request, retry=None, timeout=RPC_TIMEOUT))
-
-        jobs = call(fetch, what=f"ListJobs {request.parent}", policy=self.retry)
-        wanted = dict(labels or {})
-        return [job for job in jobs if all(job.labels.get(k) == v for k, v in wanted.items())]
-
-    def cancel_job(self, name: str) -> bool:
-        """Ask Batch to cancel a job (idempotent request id); False if it is gone or already over."""
-        from google.api_core import exceptions as api_exceptions
-
         request = _cancel_request(name)
         client = self.get_conn()
         try:
-            call(
+            self._call(
                 lambda: client.cancel_job(request=request, retry=None, timeout=RPC_TIMEOUT),
-                what=f"CancelJob {name}",
-                policy=self.retry,
+                f"CancelJob {name}",
+                policy,
             )
         except (api_exceptions.NotFound, api_exceptions.FailedPrecondition) as exc:
             self.log.info("Batch job %s not cancelled: %s", name, exc)
@@ -450,16 +468,12 @@ class BatchStreamHook(GoogleBaseHook):
 
     def delete_job(self, name: str, *, reason: str = "deleted by airflow-batchstream") -> bool:
         """Ask Batch to delete a job; False if it is already gone."""
-        from google.api_core import exceptions as api_exceptions
-        from google.cloud.batch_v1 import DeleteJobRequest
-
         request = DeleteJobRequest(name=name, reason=reason, request_id=request_id_for(name, "delete"))
         client = self.get_conn()
         try:
-            call(
+            self._call(
                 lambda: client.delete_job(request=request, retry=None, timeout=RPC_TIMEOUT),
-                what=f"DeleteJob {name}",
-                policy=self.retry,
+                f"DeleteJob {name}",
             )
         except api_exceptions.NotFound:
             return False
@@ -481,17 +495,12 @@ class BatchStreamHook(GoogleBaseHook):
         return states.event_payload(job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint)
 
     def wait_for_job(
-        self,
-        name: str,
-        *,
-        poll_interval: float,
-        deadline: float | None,
-        cancel_on_timeout: bool,
-        image_digest_hint: str = "",
+        self, name: str, *, poll_interval: float, deadline: float | None, image_digest_hint: str = ""
     ) -> dict[str, Any]:
         """Poll until the job ends or ``deadline`` (epoch seconds) passes; return the event payload.
 
         The same outcome rules and payload as :class:`~airflow_batchstream.triggers.BatchStreamJobTrigger`.
+        A ``timeout`` payload leaves the job running: whether to cancel it is the owner's decision.
         """
         waiter = states.Waiter(poll_interval, deadline)
         while True:
@@ -507,8 +516,6 @@ class BatchStreamHook(GoogleBaseHook):
             if step.action == "finish":
                 return self.end_payload(job, name, image_digest_hint=image_digest_hint)
             if step.action == "timeout":
-                if cancel_on_timeout:
-                    self.cancel_job(name)
                 return states.event_payload(
                     job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint
                 )
@@ -525,8 +532,6 @@ class BatchStreamHook(GoogleBaseHook):
 
     async def aget_job(self, name: str) -> Job | None:
         """GetJob through the shared client and rate limiter; None on NOT_FOUND."""
-        from google.api_core import exceptions as api_exceptions
-
         client = await self.get_async_conn()
         limiter = read_limiter(self.endpoint, _location_of(name))
 
@@ -535,20 +540,19 @@ class BatchStreamHook(GoogleBaseHook):
             return await client.get_job(name=name, retry=None, timeout=RPC_TIMEOUT)
 
         try:
-            return await acall(once, what=f"GetJob {name}", policy=self.retry)
+            return await self._acall(once, f"GetJob {name}")
         except api_exceptions.NotFound:
             return None
 
-    async def acancel_job(self, name: str) -> bool:
-        from google.api_core import exceptions as api_exceptions
-
+    async def acancel_job(self, name: str, *, policy: RetryPolicy | None = None) -> bool:
+        """The async twin of :meth:`cancel_job`."""
         client = await self.get_async_conn()
         request = _cancel_request(name)
         try:
-            await acall(
+            await self._acall(
                 lambda: client.cancel_job(request=request, retry=None, timeout=RPC_TIMEOUT),
-                what=f"CancelJob {name}",
-                policy=self.retry,
+                f"CancelJob {name}",
+                policy,
             )
         except (api_exceptions.NotFound, api_exceptions.FailedPrecondition) as exc:
             self.log.info("Batch job %s not cancelled: %s", name, exc)

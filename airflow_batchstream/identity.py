@@ -3,8 +3,8 @@
 One job per Airflow try, never two (DESIGN.md): the job id is a pure function of
 ``(dag_id, task_id, run_id, map_index, try_number)``, so a retried CreateJob, a worker that
 restarts, or a second scheduler heartbeat all name the same job. Every try of one task instance
-shares a *lineage* hash, stored as a label, so a later try can find the job of an earlier try
-(still running after its worker died) and re-attach to it instead of starting another.
+shares a *lineage* hash, stored as a label, so a try that adopts an earlier try's job (see
+:mod:`airflow_batchstream.ownership`) can check the job belongs to its task instance.
 
 Pure standard library: safe at DAG-parse time.
 """
@@ -141,11 +141,6 @@ def job_labels(
         TRY_KEY: sanitize_label_value(int(try_number)),
         LINEAGE_KEY: lineage_hash(dag_id, task_id, run_id, map_index),
     }
-
-
-def lineage_selector(identity: TaskInstanceIdentity) -> dict[str, str]:
-    """Labels every try's job of ``identity``'s task instance carries (for ``list_jobs``)."""
-    return {MANAGED_BY_KEY: MANAGED_BY_VALUE, LINEAGE_KEY: identity.lineage}
 
 
 def belongs_to(labels: Mapping[str, str], identity: TaskInstanceIdentity, *, same_try: bool = True) -> bool:

@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
 from airflow_batchstream import states
-from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpecInvalid
+from airflow_batchstream.exceptions import (
+    ImageCheckFailed,
+    JobConflict,
+    JobSpecInvalid,
+    TriggerEventMissing,
+)
 from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, is_template, seconds
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+from airflow_batchstream.ownership import OwnershipRegister
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from google.cloud.batch_v1 import Job
 
     from airflow_batchstream.identity import TaskInstanceIdentity
+    from airflow_batchstream.ownership import Claim
     from airflow_batchstream.spec.policy import ValidationPolicy
 
 IMAGE_CHECKS = ("error", "warn", "off")
@@ -33,8 +42,10 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
 
     The job is rendered from the parameters, validated (every problem reported at once, before any
     API call), its image checked for streaming eligibility, then created under a deterministic id
-    (or re-attached to when an earlier try's job still runs), and awaited in the worker or the
+    (or adopted, when an earlier try that died left it running), and awaited in the worker or the
     triggerer. Returns a compact summary (job name, uid, state, task counts, timeline, links).
+    Which try owns the job is kept in Airflow's Task State Store; what Clear, mark failed/success,
+    retries and restarts do to the job is described in :mod:`airflow_batchstream.ownership`.
 
     :param image_uri: Artifact Registry image. (templated)
     :param location: Batch region of the job. (templated)
@@ -71,13 +82,18 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         (templated: a template is checked when the task runs, a static value at construction)
     :param timeout: seconds, measured from the job's submission; an absolute deadline that
         survives deferral and triggerer restarts. When it passes the job is cancelled
-        (``cancel_on_kill``) and the task fails.
-    :param cancel_on_kill: cancel the job when the task is killed, its deadline passes, or (deferred)
-        a user marks it failed/success or clears it.
-    :param reattach: adopt a still-running job of an earlier try of this task instance instead of
-        creating a second one.
+        (``cancel_on_kill``) and the task fails. Deferred, it also bounds the deferral itself
+        (a minute later), so the wait ends even when no triggerer runs.
+    :param cancel_on_kill: cancel the job when the task is killed (marked failed/success, cleared,
+        ``execution_timeout``), its deadline passes, or its deferral ends without an event; never
+        when Airflow has handed the task instance to a newer try that adopts the job.
+    :param reattach: when an earlier try that died (worker or scheduler lost) left its job
+        running, adopt it instead of creating a second one. False: cancel it (``cancel_on_kill``)
+        and create a fresh job. A job being cancelled, or of a deferred try a user cleared or
+        marked, is never adopted.
     :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` or ``off``.
-    :param pin_image_digest: submit the image by the digest the preflight resolved (``@sha256:``).
+    :param pin_image_digest: submit the image by the digest the preflight resolved
+        (``IMAGE@sha256:...``, without the tag).
     :param registry_url: registry base URL for the preflight (tests, mirrors); empty or None means
         the image's own host. (templated)
     :param validation_policy: :class:`~airflow_batchstream.spec.policy.ValidationPolicy`.
@@ -216,7 +232,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         self.validation_policy = validation_policy
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
+        #: The job this try owns (None before submission, after release, or once handed over).
         self._job_name: str | None = None
+        self._register = OwnershipRegister(None, None, 0)
 
     # -- pieces of execute, in order
 
@@ -269,7 +287,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def preflight(self, job: dict[str, Any]) -> str:
         """Check the image per ``image_check``; return its digest ('' when not checked).
 
-        With ``pin_image_digest`` the job's ``imageUri`` is rewritten to ``...@sha256:<digest>``,
+        With ``pin_image_digest`` the job's ``imageUri`` is rewritten to ``IMAGE@sha256:<digest>``,
         so every task of every retry runs exactly the image that was checked.
         """
         if self.image_check == "off":
@@ -317,53 +335,85 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         return ""
 
     def submit(self, identity: TaskInstanceIdentity, job_id: str, job_dict: dict[str, Any]) -> Job:
-        """Re-attach to an earlier try's running job, or create ours (adopting it if it exists)."""
-        from airflow_batchstream.identity import belongs_to, try_of
+        """Adopt an earlier try's job, or create ours (adopting it if it exists); claim it first.
+
+        The claim in the Task State Store says which try owns which job
+        (:mod:`airflow_batchstream.ownership`); what this try does about an earlier try's claim is
+        decided by :func:`~airflow_batchstream.ownership.decide_takeover`.
+        """
+        from airflow_batchstream.identity import belongs_to
 
         project = self.hook.resolve_project(self.project_id)
-        if self.reattach:
-            earlier = self.find_running_predecessor(project, identity)
-            if earlier is not None:
-                self.log.info(
-                    "Re-attaching to Batch job %s of try %s, which is still %s",
-                    earlier.name,
-                    try_of(earlier.labels),
-                    states.state_name(earlier.status.state),
-                )
-                return earlier
+        claim = self._register.read()
+        if claim is not None and claim.try_number < identity.try_number:
+            adopted = self._take_over(claim, identity, job_dict)
+            if adopted is not None:
+                return adopted
+        self._register.claim(self.hook.job_name(project, self.location, job_id))
         job, is_new = self.hook.create_job(
             project_id=project, location=self.location, job_id=job_id, job=job_dict
         )
         # Checked even for a "new" job: the server deduplicates by request_id (derived from the
         # job name), so a create may hand back a job someone else made under an explicit job_id.
-        labels = dict(job.labels)
-        if belongs_to(labels, identity):
-            if not is_new:
-                self.log.info("Adopting Batch job %s: it was created for this very try", job.name)
-            return job
-        owner = ", ".join(f"{k}={labels.get(k, '')}" for k in sorted(identity.labels()))
-        raise JobConflict(
-            f"Batch job {job.name} already exists and does not belong to this try of "
-            f"{identity.dag_id}.{identity.task_id} (run {identity.run_id}, map index "
-            f"{identity.map_index}, try {identity.try_number}); its labels say: {owner}. Use another "
-            "job_id, or leave job_id unset for a deterministic id per try."
-        )
+        if not belongs_to(job.labels, identity):
+            raise _conflict(job, identity, "this try")
+        if not is_new:
+            self.log.info("Adopting Batch job %s: it was created for this very try", job.name)
+        return job
 
-    def find_running_predecessor(self, project: str, identity: TaskInstanceIdentity) -> Job | None:
-        """The newest still-running job of an earlier try of this task instance, if any."""
-        from airflow_batchstream.identity import lineage_selector, try_of
+    def _take_over(
+        self, claim: Claim, identity: TaskInstanceIdentity, job_dict: dict[str, Any]
+    ) -> Job | None:
+        """Do what :func:`~airflow_batchstream.ownership.decide_takeover` says about an earlier try's
+        job: return it when this try adopts it, None when this try creates its own."""
+        from airflow_batchstream.ownership import Takeover, decide_takeover
 
-        if identity.try_number <= 1:
-            return None  # nothing earlier to find: skip the ListJobs call
-        jobs = self.hook.list_jobs(
-            project_id=project, location=self.location, labels=lineage_selector(identity)
+        earlier = self.hook.get_job(claim.job, missing_ok=True)
+        state = states.state_name(earlier.status.state) if earlier is not None else None
+        decision = decide_takeover(claim, identity.try_number, state, reattach=self.reattach)
+        self.log.info(
+            "Try %s found Batch job %s of try %s (%s, awaited in the %s): %s; %s",
+            identity.try_number,
+            claim.job,
+            claim.try_number,
+            state or "not found",
+            claim.wait.value,
+            decision.action.value,
+            decision.reason,
         )
-        running = [
-            job
-            for job in jobs
-            if try_of(job.labels) < identity.try_number and not states.outcome_of(job).is_terminal
-        ]
-        return max(running, key=lambda job: try_of(job.labels), default=None)
+        if decision.action is Takeover.ADOPT:
+            self._register.claim(claim.job)
+            self.log.info(
+                "Re-attaching to Batch job %s of try %s, which is still %s",
+                claim.job,
+                claim.try_number,
+                state,
+            )
+            return earlier
+        if decision.action is Takeover.COMPLETE:
+            return self._complete_submission(claim, identity, job_dict)
+        if decision.action is Takeover.REPLACE and self.cancel_on_kill:
+            self.hook.cancel_job(claim.job)
+        return None
+
+    def _complete_submission(
+        self, claim: Claim, identity: TaskInstanceIdentity, job_dict: dict[str, Any]
+    ) -> Job:
+        """CreateJob exactly as the earlier try sent it (its job id, its labels, hence its request id),
+        so that its own create, should it still be in flight, and ours make one job."""
+        from airflow_batchstream.identity import belongs_to, merge_labels
+
+        parts = states.parse_job_name(claim.job)
+        earlier_try = replace(identity, try_number=claim.try_number)
+        job_dict = dict(job_dict, labels=merge_labels(job_dict.get("labels"), earlier_try.labels()))
+        self._register.claim(claim.job)
+        job, _ = self.hook.create_job(
+            project_id=parts["project"], location=parts["location"], job_id=parts["job_id"], job=job_dict
+        )
+        if not belongs_to(job.labels, identity, same_try=False):
+            raise _conflict(job, identity, "this task instance")
+        self.log.info("Adopting Batch job %s, whose submission try %s began", job.name, claim.try_number)
+        return job
 
     def deadline_for(self, job: Job) -> float | None:
         """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""
@@ -376,11 +426,13 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batchstream.identity import TaskInstanceIdentity
+        from airflow_batchstream.ownership import Wait
 
         # Rendered by now: a template such as "{{ var.value.batchstream_poll_interval }}" arrives
         # as a string, and a bad one fails here, before anything is submitted.
         self.poll_interval = seconds(self.poll_interval, "poll_interval")
         identity = TaskInstanceIdentity.from_context(context)
+        self._register = OwnershipRegister.from_context(context, identity.try_number)
         job_id = self.job_id or identity.job_id
         job_dict = self.render(identity)
         self.validate(job_dict, job_id)
@@ -392,13 +444,15 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 
         if states.outcome_of(job).is_terminal:
-            return self.complete(self.hook.end_payload(job, job.name, image_digest_hint=digest))
+            return self.finish(self.hook.end_payload(job, job.name, image_digest_hint=digest))
         if not self.wait_for_completion:
+            self.release()
             return summary
         deadline = self.deadline_for(job)
         if self.deferrable:
             from airflow_batchstream.triggers import BatchStreamJobTrigger
 
+            self._register.claim(job.name, Wait.DEFERRED)
             self.defer(
                 trigger=BatchStreamJobTrigger(
                     job_name=job.name,
@@ -408,23 +462,54 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
                     impersonation_chain=self.impersonation_chain,
                     cancel_on_kill=self.cancel_on_kill,
                     emulator_host=self.hook.emulator_host,  # where the job was created
+                    api_endpoint=self.hook.api_endpoint,
                     image_digest=digest,
                 ),
                 method_name="execute_complete",
+                timeout=defer_timeout(deadline),
             )
         payload = self.hook.wait_for_job(
-            job.name,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
-            cancel_on_timeout=self.cancel_on_kill,
-            image_digest_hint=digest,
+            job.name, poll_interval=self.poll_interval, deadline=deadline, image_digest_hint=digest
         )
-        return self.complete(payload)
+        if payload["status"] == states.TIMEOUT:
+            self.cancel_owned_job("its deadline passed")
+        return self.finish(payload)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: its event carries the final summary (no API call)."""
+        self._register = _register_of(context)
+        if event is None:
+            claim = self._register.read()
+            raise TriggerEventMissing(
+                "The task resumed without an event from BatchStreamJobTrigger, so the outcome of Batch "
+                f"job {claim.job if claim else '(unknown)'} is not known; check the job in the Cloud "
+                "console and the triggerer's log. A retry of this task cancels that job and starts a "
+                "fresh one."
+            )
         self._job_name = (event.get("summary") or {}).get("job_name") or self._job_name
-        return self.complete(event)
+        return self.finish(event)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow resumes a deferral that produced no event (it timed out, or its trigger failed)
+        with ``next_method="__fail__"``: nobody waits for the job any more, so it is cancelled
+        (``cancel_on_kill``) before the task fails."""
+        from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
+
+        if next_method == TRIGGER_FAIL_REPR:
+            self._register = _register_of(context)
+            claim = self._register.read()
+            if claim is not None and claim.try_number == self._register.try_number:
+                self._job_name = claim.job
+                self.cancel_owned_job("its deferral ended without a trigger event")
+                self.release()
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    def finish(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The end of this try's wait: release the claim unless the wait itself failed (an API or
+        credential error leaves the job's fate open: the next try decides), then :meth:`complete`."""
+        if payload.get("status") != states.ERROR:
+            self.release()
+        return self.complete(payload)
 
     def complete(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The summary of a success, or the specific failure with its diagnosis."""
@@ -437,8 +522,78 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         )
         return summary
 
-    def on_kill(self) -> None:
-        """A killed task does not leave its job running (the deferred side: the trigger's ``on_kill``)."""
+    def release(self) -> None:
+        """This try is done with its job: forget the claim, and never cancel the job on kill."""
+        self._register.release()
+        self._job_name = None
+
+    def cancel_owned_job(self, why: str) -> None:
+        """Cancel the job this try owns (``cancel_on_kill``); a job handed over is never touched."""
         if self.cancel_on_kill and self._job_name:
-            self.log.info("Task killed: cancelling Batch job %s", self._job_name)
-            self.hook.cancel_job(self._job_name)
+            from airflow_batchstream.retry import RetryPolicy
+
+            self.log.info("Cancelling Batch job %s: %s", self._job_name, why)
+            self.hook.cancel_job(self._job_name, policy=RetryPolicy(budget=ON_KILL_BUDGET))
+
+    def on_kill(self) -> None:
+        """Airflow is stopping this try: cancel its job, unless a newer try owns it now.
+
+        Airflow sends the kill when a user marks the running task failed or success, clears it, when
+        ``execution_timeout`` passes, and also when it has *superseded* this try (after a scheduler
+        restart reset it, or its heartbeat was lost): then a newer try adopts the job, and cancelling
+        it would fail that try. :func:`~airflow_batchstream.ownership.decide_on_kill` tells them
+        apart. The deferred side is the trigger's ``on_kill``.
+        """
+        if not (self.cancel_on_kill and self._job_name):
+            return
+        from airflow_batchstream.ownership import Verdict
+
+        decision = self._register.verdict_on_kill(timeout=PROBE_TIMEOUT)
+        if decision.action is Verdict.CANCEL:
+            self.cancel_owned_job(f"task killed; {decision.reason}")
+        elif decision.action is Verdict.HAND_OVER:
+            self.log.info("Task killed; Batch job %s left running: %s", self._job_name, decision.reason)
+            self._job_name = None
+        else:
+            self.log.warning(
+                "Task killed; Batch job %s left running, because %s. If no newer try of this task "
+                "waits for it, cancel it yourself.",
+                self._job_name,
+                decision.reason,
+            )
+
+
+#: Seconds a killed try may spend cancelling its job: Airflow's supervisor escalates SIGTERM to
+#: SIGKILL after 5 s, and ``on_kill`` must finish before that.
+ON_KILL_BUDGET = 3.0
+#: Seconds each ownership read may take in ``on_kill`` (two reads, then the cancel).
+PROBE_TIMEOUT = 0.8
+#: Airflow's own deferral timeout runs this long after the provider's deadline, so that the
+#: trigger's deadline normally wins (and cancels the job); Airflow's ends the wait when no
+#: triggerer runs at all.
+DEFER_TIMEOUT_GRACE = 60.0
+
+
+def defer_timeout(deadline: float | None, *, now: float | None = None) -> timedelta | None:
+    """The ``timeout`` of ``defer()`` for an absolute ``deadline``: a little after it."""
+    if deadline is None:
+        return None
+    remaining = deadline - (time.time() if now is None else now)
+    return timedelta(seconds=max(0.0, remaining) + DEFER_TIMEOUT_GRACE)
+
+
+def _register_of(context: Context) -> OwnershipRegister:
+    from airflow_batchstream.identity import TaskInstanceIdentity
+
+    return OwnershipRegister.from_context(context, TaskInstanceIdentity.from_context(context).try_number)
+
+
+def _conflict(job: Job, identity: TaskInstanceIdentity, owner: str) -> JobConflict:
+    labels = dict(job.labels)
+    found = ", ".join(f"{k}={labels.get(k, '')}" for k in sorted(identity.labels()))
+    return JobConflict(
+        f"Batch job {job.name} already exists and does not belong to {owner} of "
+        f"{identity.dag_id}.{identity.task_id} (run {identity.run_id}, map index "
+        f"{identity.map_index}, try {identity.try_number}); its labels say: {found}. Use another "
+        "job_id, or leave job_id unset for a deterministic id per try."
+    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batchstream import states
-from airflow_batchstream.exceptions import JobFailed, SensedJobFailed
+from airflow_batchstream.exceptions import JobFailed, SensedJobFailed, TriggerEventMissing
 from airflow_batchstream.hooked import UsesBatchStreamHook, is_template, seconds
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 
@@ -82,6 +82,7 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
                 impersonation_chain=self.impersonation_chain,
                 cancel_on_kill=False,  # the sensor did not start the job; it must not stop it
                 emulator_host=self.hook.emulator_host,  # the endpoint the first poke used
+                api_endpoint=self.hook.api_endpoint,
             ),
             method_name="execute_complete",
         )
@@ -98,7 +99,12 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         payload = self.hook.end_payload(job, self.job_name)
         return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if event is None:
+            raise TriggerEventMissing(
+                f"The sensor resumed without an event from BatchStreamJobTrigger, so the state of Batch "
+                f"job {self.job_name} is not known; see the triggerer's log, or run the task again."
+            )
         return self._result(event)
 
     def _result(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_batchstream.exceptions import (
     BatchApiError,
+    CredentialsRefused,
     JobCancelled,
     JobDeleted,
     JobFailed,
@@ -507,8 +508,17 @@ def event_payload(
     return {"status": FAILED, "summary": summary, "diagnosis": diagnose(job, job_name=job_name, tasks=tasks)}
 
 
-def error_payload(job_name: str, message: str) -> dict[str, Any]:
-    return {"status": ERROR, "summary": missing_summary(job_name), "diagnosis": message}
+#: ``error`` payloads say which error ended the wait when it is one the task should fail with by name.
+_ERRORS: Mapping[str, type[BatchApiError]] = {"credentials": CredentialsRefused}
+
+
+def error_payload(job_name: str, message: str, error: BaseException | None = None) -> dict[str, Any]:
+    """The payload of a wait an API error ended (``error`` is that error, if known)."""
+    payload = {"status": ERROR, "summary": missing_summary(job_name), "diagnosis": message}
+    kind = next((name for name, cls in _ERRORS.items() if isinstance(error, cls)), None)
+    if kind is not None:
+        payload["error"] = kind
+    return payload
 
 
 _FAILURES: Mapping[str, type[JobFailed]] = {
@@ -529,6 +539,7 @@ def result_from_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     if status == TIMEOUT:
         raise JobTimedOut(diagnosis, summary=summary)
     if status == ERROR:
-        raise BatchApiError(diagnosis or "the wait for the Batch job ended with an API error")
+        error = _ERRORS.get(payload.get("error", ""), BatchApiError)
+        raise error(diagnosis or "the wait for the Batch job ended with an API error")
     error = _FAILURES.get(summary.get("outcome", ""), JobFailed)
     raise error(diagnosis, summary=summary)

@@ -20,14 +20,20 @@ So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.states.W
 is expensive is shared instead: one async gRPC client per (event loop, connection, impersonation,
 endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
 while a job's state does not change.
+
+The hook module (grpc, google.api_core, the Batch client: about two seconds of imports on a small
+machine) is loaded in a thread by the first trigger of a triggerer process, never on its event
+loop, which every other trigger of that triggerer shares.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -39,6 +45,9 @@ if TYPE_CHECKING:
 
 #: Seconds ``on_kill`` may spend cancelling (the runner bounds it by [triggerer] on_kill_timeout).
 ON_KILL_BUDGET = 20.0
+
+#: The module that talks to Batch; imported off the event loop by :func:`load_hooks`.
+HOOKS_MODULE = "airflow_batchstream.hooks"
 
 #: The event is held until this long after deferral. Airflow 3.3's scheduler fails a deferred
 #: task whose trigger fires before it has processed the executor's report of the worker's
@@ -63,6 +72,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the job when the deadline passes or the user kills the task.
     :param emulator_host: Batch emulator address, captured at defer time (``BATCHSTREAM_EMULATOR_HOST``)
         so that the triggerer talks to the same endpoint as the worker did.
+    :param api_endpoint: the Batch API endpoint the worker used (the connection's ``api_endpoint``
+        extra), serialized for the same reason; None means the connection's, then Google's.
     :param image_digest: digest the operator resolved, carried into the summary.
     :param max_poll_interval: longest delay between checks while nothing changes (default
         ``4 * poll_interval``); ``poll_interval`` itself disables the backoff.
@@ -80,6 +91,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         impersonation_chain: str | Sequence[str] | None = None,
         cancel_on_kill: bool = True,
         emulator_host: str | None = None,
+        api_endpoint: str | None = None,
         image_digest: str = "",
         max_poll_interval: float | None = None,
         not_before: float | None = None,
@@ -92,6 +104,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         self.impersonation_chain = impersonation_chain
         self.cancel_on_kill = cancel_on_kill
         self.emulator_host = emulator_host if emulator_host is not None else hooked.emulator_host()
+        self.api_endpoint = api_endpoint
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
         self.not_before = time.time() + DEFER_SETTLE_SECONDS if not_before is None else not_before
@@ -108,36 +121,31 @@ class BatchStreamJobTrigger(BaseTrigger):
                 "impersonation_chain": self.impersonation_chain,
                 "cancel_on_kill": self.cancel_on_kill,
                 "emulator_host": self.emulator_host,
+                "api_endpoint": self.api_endpoint,
                 "image_digest": self.image_digest,
                 "max_poll_interval": self.max_poll_interval,
                 "not_before": self.not_before,
             },
         )
 
-    async def get_hook(self, *, retry: Any = None) -> BatchStreamHook:
-        from airflow_batchstream.hooks import DEFAULT_RETRY, BatchStreamHook
-
-        if self._hook is None or retry is not None:
+    async def get_hook(self) -> BatchStreamHook:
+        if self._hook is None:
+            hooks = await load_hooks()
+            emulator_host = self.emulator_host or None
 
             def build() -> BatchStreamHook:
-                return BatchStreamHook(
+                return hooks.BatchStreamHook(
                     gcp_conn_id=self.gcp_conn_id,
                     impersonation_chain=self.impersonation_chain,
-                    emulator_host=self.emulator_host or None,
+                    emulator_host=emulator_host,
+                    api_endpoint=self.api_endpoint,
                     # A short budget per call: when it runs out on a transient error the loop
                     # goes on waiting and re-checks the deadline, rather than retrying past it.
-                    retry=retry or replace(DEFAULT_RETRY, budget=max(30.0, 2 * float(self.poll_interval))),
+                    retry=replace(hooks.DEFAULT_RETRY, budget=max(30.0, 2 * float(self.poll_interval))),
                 )
 
-            if self.emulator_host:
-                hook = build()  # no connection lookup, no I/O
-            else:
-                from asgiref.sync import sync_to_async
-
-                hook = await sync_to_async(build)()  # fetches the connection: keep it off the loop
-            if retry is not None:
-                return hook
-            self._hook = hook
+            # Without the emulator the hook fetches the connection: keep that off the loop too.
+            self._hook = build() if emulator_host else await asyncio.to_thread(build)
         return self._hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -147,31 +155,32 @@ class BatchStreamJobTrigger(BaseTrigger):
 
     async def wait(self) -> dict[str, Any]:
         """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
-        from airflow_batchstream.hooks import is_transient, status_name
-
-        hook = await self.get_hook()
+        hooks = await load_hooks()
         waiter = states.Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
         while True:
             try:
+                hook = await self.get_hook()
                 job = await hook.aget_job(self.job_name)
             except Exception as exc:
-                if not is_transient(exc):
+                if not hooks.is_transient(exc):
                     self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
-                    return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}")
-                self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
+                    return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
+                self.log.warning(
+                    "GetJob %s still failing (%s); waiting on", self.job_name, hooks.status_name(exc)
+                )
                 job, step = None, waiter.step_unreachable()
             else:
                 step = waiter.step(job)
             if step.action == "finish":
                 return await hook.aend_payload(job, self.job_name, image_digest_hint=self.image_digest)
             if step.action == "timeout":
-                return await self._time_out(hook, job)
+                return await self._time_out(job)
             await asyncio.sleep(step.delay)
 
-    async def _time_out(self, hook: BatchStreamHook, job: Any) -> dict[str, Any]:
+    async def _time_out(self, job: Any) -> dict[str, Any]:
         if self.cancel_on_kill:
             try:
-                await hook.acancel_job(self.job_name)
+                await (await self.get_hook()).acancel_job(self.job_name)
             except Exception as exc:
                 self.log.warning("Could not cancel timed-out Batch job %s: %s", self.job_name, exc)
         return states.event_payload(
@@ -188,14 +197,19 @@ class BatchStreamJobTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
-        from airflow_batchstream.hooks import RetryPolicy
+        from airflow_batchstream.retry import RetryPolicy
 
-        hook = await self.get_hook(retry=RetryPolicy(budget=ON_KILL_BUDGET))
+        hook = await self.get_hook()
         started = time.monotonic()
-        cancelled = await hook.acancel_job(self.job_name)
+        cancelled = await hook.acancel_job(self.job_name, policy=RetryPolicy(budget=ON_KILL_BUDGET))
         self.log.info(
             "Task killed: cancel of Batch job %s %s (%.1fs)",
             self.job_name,
             "requested" if cancelled else "not needed",
             time.monotonic() - started,
         )
+
+
+async def load_hooks() -> ModuleType:
+    """The hook module, imported in a thread the first time so the event loop never stalls on it."""
+    return await asyncio.to_thread(importlib.import_module, HOOKS_MODULE)

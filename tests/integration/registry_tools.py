@@ -636,9 +636,19 @@ class OAuthTokenEndpoint:
 
     Lets application default credentials run for real: a service-account key file whose
     ``token_uri`` is this endpoint, named by ``GOOGLE_APPLICATION_CREDENTIALS``.
+
+    It also plays the two refusals Google answers for credentials that can no longer work: a key
+    of a service account in ``revoked`` gets ``400 invalid_grant`` (a revoked or deleted key, a
+    deleted service account), and IAM's ``generateAccessToken`` for a target in ``not_granted``
+    gets ``403 PERMISSION_DENIED`` (a missing Service Account Token Creator grant); see
+    :attr:`iam_endpoint`. The next ``unavailable[email]`` grants of a key get ``503
+    temporarily_unavailable``: an outage that passes.
     """
 
     access_token: str
+    revoked: set[str] = field(default_factory=set)
+    not_granted: set[str] = field(default_factory=set)
+    unavailable: dict[str, int] = field(default_factory=dict)
     grants: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -647,22 +657,49 @@ class OAuthTokenEndpoint:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}/token"
 
+    @property
+    def iam_endpoint(self) -> str:
+        """google-auth's ``iam._IAM_ENDPOINT`` template, served here instead of by Google."""
+        assert self._server is not None
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}/v1/projects/-/serviceAccounts/{{}}:generateAccessToken"
+
     def start(self) -> OAuthTokenEndpoint:
         endpoint = self
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                import jwt
-
-                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-                claims = jwt.decode(form["assertion"][0], options={"verify_signature": False})
-                endpoint.grants.append(claims["iss"])
-                self.reply_json(
-                    200, {"access_token": endpoint.access_token, "expires_in": 3600, "token_type": "Bearer"}
-                )
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                path = urlsplit(self.path).path
+                if path.endswith(":generateAccessToken"):
+                    self.reply_json(*endpoint._impersonate(path.rsplit("/", 1)[1].split(":")[0]))
+                else:
+                    self.reply_json(*endpoint._grant(parse_qs(body.decode())))
 
         self._server = serve_on_loopback(Handler)
         return self
+
+    def _grant(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        import jwt
+
+        claims = jwt.decode(form["assertion"][0], options={"verify_signature": False})
+        self.grants.append(claims["iss"])
+        if self.unavailable.get(claims["iss"], 0) > 0:
+            self.unavailable[claims["iss"]] -= 1
+            return 503, {"error": "temporarily_unavailable"}
+        if claims["iss"] in self.revoked:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        return 200, {"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}
+
+    def _impersonate(self, target: str) -> tuple[int, dict[str, Any]]:
+        self.grants.append(f"impersonate:{target}")
+        if target in self.not_granted:
+            message = (
+                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist)."
+            )
+            return 403, {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED"}}
+        expires = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return 200, {"accessToken": f"{self.access_token}-as-{target}", "expireTime": expires}
 
     def stop(self) -> None:
         shut_down(self._server)
@@ -670,6 +707,11 @@ class OAuthTokenEndpoint:
 
     def write_key_file(self, path: Path, email: str) -> Path:
         """A service-account JSON key (fresh RSA key) whose token_uri is this endpoint."""
+        path.write_text(json.dumps(self.key_info(email)))
+        return path
+
+    def key_info(self, email: str) -> dict[str, str]:
+        """A service-account key (fresh RSA key) as a dict, whose token_uri is this endpoint."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -686,5 +728,4 @@ class OAuthTokenEndpoint:
             "client_id": "1",
             "token_uri": self.url,
         }
-        path.write_text(json.dumps(info))
-        return path
+        return info

@@ -147,17 +147,18 @@ async def test_rate_limiter_spaces_calls():
     assert time.monotonic() - started >= (30 - 5) / 50 * 0.9
 
 
-def test_an_outage_ends_the_worker_wait_only_at_its_deadline_and_cancels(gcp_env, emulator):
+def test_an_outage_ends_the_worker_wait_only_at_its_deadline(gcp_env, emulator):
     emulator.set_scenario({"rules": [{"match": {}, "stay_running": True}]})
     hook = BatchStreamHook(retry=RetryPolicy(initial=0.05, maximum=0.1, budget=0.3))
     job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="outage-deadline", job=JOB)
     emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])  # CancelJob still works
     deadline = time.time() + 1.0
-    payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=deadline, cancel_on_timeout=True)
+    payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=deadline)
     assert payload["status"] == "timeout"
     assert 0 <= time.time() - deadline < 1.0
     assert emulator.call_counts["GetJob"] >= 3  # it kept asking through the outage
-    assert emulator.job(job.name).status.state.name in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
+    # Whether a timed-out job is cancelled is its owner's decision (the operator's), not the wait's.
+    assert emulator.call_counts.get("CancelJob", 0) == 0
 
 
 def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, emulator):
@@ -167,5 +168,5 @@ def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, em
     job, _ = hook.create_job(project_id=PROJECT, location=LOCATION, job_id="outage", job=JOB)
     emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
     threading.Timer(1.5, emulator.set_faults).start()
-    payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=None, cancel_on_timeout=True)
+    payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=None)
     assert payload["status"] == "success"

@@ -19,6 +19,7 @@ from airflow_batchstream.exceptions import (
     JobFailed,
     JobSpecInvalid,
     JobTimedOut,
+    TriggerEventMissing,
 )
 from airflow_batchstream.operators import BatchStreamJobOperator
 from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context, run_deferred
@@ -177,23 +178,6 @@ def test_create_retried_after_lost_response_makes_one_job(gcp_env, emulator):
     assert len(emulator.jobs()) == 1
 
 
-def test_second_try_reattaches_to_running_job_of_first_try(gcp_env, emulator):
-    from airflow.sdk.exceptions import TaskDeferred
-
-    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
-    with pytest.raises(TaskDeferred):  # try 1 submits, defers, and its worker "dies"
-        operator(deferrable=True).execute(make_context(try_number=1))
-    first = emulator.jobs()[0].name
-
-    second_try = operator()
-    when_job_exists(emulator, lambda name: emulator.finish_job(name))
-    summary = second_try.execute(make_context(try_number=2))
-
-    assert summary["job_name"] == first
-    assert len(emulator.jobs()) == 1
-    assert emulator.call_counts.get("CreateJob") == 1
-
-
 def test_try_after_failed_job_makes_a_new_job(gcp_env, emulator):
     emulator.set_scenario({"rules": [{"match": {"command": "app"}, "exit_codes": {"*": [1]}}]})
     with pytest.raises(JobFailed):
@@ -260,6 +244,30 @@ def test_on_kill_cancels_the_job(gcp_env, emulator):
     worker.join(10)
     assert isinstance(outcome.get("error"), JobCancelled)
     assert emulator.jobs()[0].status.state.name == "CANCELLED"
+
+
+def test_execute_complete_without_an_event_is_a_clear_error(gcp_env, emulator):
+    with pytest.raises(TriggerEventMissing, match="without an event"):
+        operator().execute_complete(make_context(), event=None)
+    assert emulator.call_counts == {}
+
+
+def test_deferral_carries_a_timeout_a_little_after_the_deadline(gcp_env, emulator):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_batchstream.operators import DEFER_TIMEOUT_GRACE
+
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_running": True}]})
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True, timeout=600).execute(make_context())
+    # Airflow's own deferral timeout ends the wait even with no triggerer; the trigger's deadline
+    # (600 s after the job's creation) comes first, so it is what normally cancels the job.
+    seconds = deferred.value.timeout.total_seconds()
+    assert 600 < seconds <= 600 + DEFER_TIMEOUT_GRACE
+    assert deferred.value.trigger.deadline == pytest.approx(time.time() + 600, abs=30)
+    with pytest.raises(TaskDeferred) as untimed:
+        operator(deferrable=True, task_id="untimed").execute(make_context(task_id="untimed"))
+    assert untimed.value.timeout is None
 
 
 def test_on_kill_leaves_job_alone_when_cancel_on_kill_is_off(gcp_env, emulator):

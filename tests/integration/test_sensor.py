@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_batchstream.exceptions import SensedJobFailed
+from airflow_batchstream.exceptions import SensedJobFailed, TriggerEventMissing
 from airflow_batchstream.sensors import BatchStreamJobSensor
 from tests.fixtures.airflow import LOCATION, PROJECT, make_context, run_deferred
 
@@ -90,6 +90,13 @@ def test_timeout(gcp_env, emulator, batch_client, mode):
         run(sensor(name, timeout=0.5), mode)
     # The sensor did not start the job: it must not cancel it.
     assert emulator.call_counts.get("CancelJob", 0) == 0
+
+
+def test_resuming_without_an_event_is_a_clear_error(gcp_env, emulator):
+    name = f"projects/{PROJECT}/locations/{LOCATION}/jobs/some-job"
+    with pytest.raises(TriggerEventMissing, match="some-job"):
+        sensor(name, deferrable=True).execute_complete(make_context(), event=None)
+    assert emulator.call_counts == {}
 
 
 def test_poke_is_false_while_running(gcp_env, emulator, batch_client):

@@ -32,13 +32,20 @@ def trigger_for(name: str, **overrides) -> BatchStreamJobTrigger:
 
 
 def test_serialize_uses_the_class_path_and_round_trips(gcp_env):
-    trigger = trigger_for("projects/p/locations/l/jobs/j", deadline=1234.5, cancel_on_kill=False)
+    trigger = trigger_for(
+        "projects/p/locations/l/jobs/j",
+        deadline=1234.5,
+        cancel_on_kill=False,
+        api_endpoint="batch.p.example:443",
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_batchstream.triggers.BatchStreamJobTrigger"
     again = rebuild(trigger)
     assert type(again) is BatchStreamJobTrigger
     assert again.serialize() == (classpath, kwargs)
     assert kwargs["emulator_host"] == gcp_env  # captured at defer time
+    # The endpoint the worker used: a restarted triggerer talks to the same one.
+    assert again.api_endpoint == "batch.p.example:443"
 
     class Subclass(BatchStreamJobTrigger):
         pass
