@@ -109,6 +109,10 @@ def local_airflow_config(home: Path, api_port: int, dag_folders: Iterable[Path])
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # A task whose worker died is failed (and retried) 30 s after its last heartbeat (sent every
+        # 5 s), not after 5 minutes: tests/e2e/test_lifecycle.py kills a worker.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         # The triggerer's on_kill (cancel the Batch job) must finish well inside a test's wait.
         "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "20",
         "AIRFLOW__API__EXPOSE_STACKTRACE": "True",
@@ -120,12 +124,17 @@ def local_airflow_config(home: Path, api_port: int, dag_folders: Iterable[Path])
 
 @dataclass
 class Service:
-    """One long-running process, its log file, and its process group (killed as a whole)."""
+    """One long-running process, its log file, and its process group (killed as a whole).
+
+    ``orphaned_groups`` are the groups of earlier incarnations killed by :meth:`kill_leader`: their
+    children may live on (as after a crash) until :meth:`stop` ends them.
+    """
 
     name: str
     argv: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
+    orphaned_groups: list[int] = field(default_factory=list)
 
     def start(self, env: dict[str, str], cwd: Path) -> None:
         log = self.log_path.open("ab")
@@ -139,7 +148,23 @@ class Service:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def kill_leader(self) -> int:
+        """SIGKILL the process we started and nothing else, as a crash would; return its pid.
+
+        Its children (a scheduler's LocalExecutor workers and the tasks they supervise) live on.
+        """
+        assert self.process is not None and self.process.poll() is None, f"{self.name} is not running"
+        pid = self.process.pid
+        os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.orphaned_groups.append(pid)  # start_new_session: its group id is its pid
+        return pid
+
     def stop(self, grace: float = 15.0) -> None:
+        for pgid in self.orphaned_groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        self.orphaned_groups.clear()
         if self.process is None or self.process.poll() is not None:
             return
         pgid = self.process.pid  # start_new_session: the group id is our child's pid
@@ -255,6 +280,17 @@ class AirflowStack:
             service = Service(name, argv, self.home / f"{name}.log")
             service.start(self.env, self.home)
             self.services.append(service)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def restart(self, name: str, **extra_env: str) -> None:
+        """Start the ``name`` service again (stopping it first if it still runs), its log appended;
+        ``extra_env`` (``AIRFLOW__SECTION__KEY`` settings) applies to the new incarnation only."""
+        service = self.service(name)
+        if service.alive():
+            service.stop()
+        service.start({**self.env, **extra_env}, self.home)
 
     def stop(self) -> None:
         # Scheduler first (no new task processes), API server last (running tasks report to it).
