@@ -342,15 +342,20 @@ def signed_schema1_manifest(name: str, tag: str, blob_digests: list[str], privat
     return body
 
 
-def self_signed_cert(private_key: Any, common_name: str = "batchstream test token issuer") -> bytes:
-    """PEM of a self-signed certificate for ``private_key`` (the registry's ``rootcertbundle``)."""
+def self_signed_cert(
+    private_key: Any, common_name: str = "batchstream test token issuer", *, hosts: tuple[str, ...] = ()
+) -> bytes:
+    """PEM of a self-signed certificate for ``private_key`` (the registry's ``rootcertbundle``,
+    or a TLS server's certificate, valid for the DNS names and IP addresses in ``hosts``)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(timezone.utc)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -359,9 +364,16 @@ def self_signed_cert(private_key: Any, common_name: str = "batchstream test toke
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(private_key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    if hosts:
+        names = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(private_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 # --- a token server speaking the Docker token protocol, as Artifact Registry's /v2/token does ------------

@@ -15,20 +15,18 @@ would never end.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.emulator import make_job
-from tests.integration.registry_tools import OAuthTokenEndpoint
+from tests.integration.registry_tools import OAuthTokenEndpoint, ec_key, self_signed_cert
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "cred-project"
@@ -43,31 +41,13 @@ MODES = ["worker", "trigger"]
 
 def tls_identity(host: str) -> tuple[bytes, bytes]:
     """``(private key PEM, self-signed certificate PEM)`` valid for ``host`` and 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.now(timezone.utc)
-    names = [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    key = ec_key()
     pem_key = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return pem_key, cert.public_bytes(serialization.Encoding.PEM)
+    return pem_key, self_signed_cert(key, host, hosts=(host, "127.0.0.1"))
 
 
 @dataclass

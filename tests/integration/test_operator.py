@@ -22,22 +22,9 @@ from airflow_batchstream.exceptions import (
     TriggerEventMissing,
 )
 from airflow_batchstream.operators import BatchStreamJobOperator
-from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context, run_deferred
+from tests.fixtures.airflow import make_context, operator, run_deferred
 
 MODES = ["sync", "deferrable"]
-
-
-def operator(**overrides) -> BatchStreamJobOperator:
-    args = {
-        "task_id": "crunch",
-        "image_uri": IMAGE,
-        "location": LOCATION,
-        "project_id": PROJECT,
-        "commands": ["python", "-m", "app"],
-        "poll_interval": 0.1,
-    }
-    args.update(overrides)
-    return BatchStreamJobOperator(**args)
 
 
 def run(op: BatchStreamJobOperator, context: dict, mode: str):

@@ -17,24 +17,11 @@ import pytest
 from airflow_batchstream.exceptions import JobCancelled, TriggerEventMissing
 from airflow_batchstream.operators import BatchStreamJobOperator
 from airflow_batchstream.ownership import CLAIM_KEY
-from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, LiveTaskInstance, rebuild, run_trigger
+from tests.fixtures.airflow import LiveTaskInstance, operator, rebuild, run_trigger
 
 HOLD = {"rules": [{"match": {"command": "app"}, "stay_running": True}]}
 #: A job nobody cancelled, on its way to RUNNING or there.
 ALIVE = ("QUEUED", "SCHEDULED", "RUNNING")
-
-
-def operator(**overrides: Any) -> BatchStreamJobOperator:
-    args = {
-        "task_id": "crunch",
-        "image_uri": IMAGE,
-        "location": LOCATION,
-        "project_id": PROJECT,
-        "commands": ["python", "-m", "app"],
-        "poll_interval": 0.1,
-    }
-    args.update(overrides)
-    return BatchStreamJobOperator(**args)
 
 
 class Try:
@@ -76,6 +63,16 @@ def waiting_in_worker(attempt: Try, emulator) -> str:
 
 def state_of(emulator, name: str) -> str:
     return emulator.job(name).status.state.name
+
+
+def deferred_first_try(instance: LiveTaskInstance, emulator, **overrides: Any) -> str:
+    """Try 1 submits a held job and defers (its triggerer never runs here); the job's name."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    emulator.set_scenario(HOLD)
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True, **overrides).execute(instance.context())
+    return emulator.jobs()[0].name
 
 
 def test_a_retry_adopts_the_running_job_of_a_try_that_died(gcp_env, emulator):
@@ -146,13 +143,8 @@ def test_a_try_that_cannot_tell_who_owns_the_job_leaves_it_running(gcp_env, emul
 
 
 def test_a_new_try_never_adopts_the_job_of_a_deferred_try_it_replaces(gcp_env, emulator):
-    from airflow.sdk.exceptions import TaskDeferred
-
-    emulator.set_scenario(HOLD)
     instance = LiveTaskInstance()
-    with pytest.raises(TaskDeferred):
-        operator(deferrable=True).execute(instance.context())
-    old = emulator.jobs()[0].name
+    old = deferred_first_try(instance, emulator)
     assert instance.values[CLAIM_KEY]["wait"] == "deferred"
     instance.supersede(None)  # a user's Clear of the deferred task instance
 
@@ -208,13 +200,10 @@ def test_a_submission_interrupted_in_createjob_is_completed_into_one_job(gcp_env
 
 def test_a_deferral_that_ends_without_an_event_cancels_its_job(gcp_env, emulator):
     from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
-    from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
+    from airflow.sdk.exceptions import TaskDeferralTimeout
 
-    emulator.set_scenario(HOLD)
     instance = LiveTaskInstance()
-    with pytest.raises(TaskDeferred):
-        operator(deferrable=True, timeout=3600).execute(instance.context())
-    job = emulator.jobs()[0].name
+    job = deferred_first_try(instance, emulator, timeout=3600)
     # No triggerer ran; Airflow's deferral timeout resumes the task to fail it.
     with pytest.raises(TaskDeferralTimeout):
         operator(deferrable=True).resume_execution(
@@ -238,13 +227,8 @@ def test_the_deferred_wait_releases_its_claim_when_the_job_ends(gcp_env, emulato
 
 
 def test_a_missing_event_names_the_claimed_job(gcp_env, emulator):
-    from airflow.sdk.exceptions import TaskDeferred
-
-    emulator.set_scenario(HOLD)
     instance = LiveTaskInstance()
-    with pytest.raises(TaskDeferred):
-        operator(deferrable=True).execute(instance.context())
-    job = emulator.jobs()[0].name
+    job = deferred_first_try(instance, emulator)
     with pytest.raises(TriggerEventMissing, match=job):
         operator(deferrable=True).execute_complete(instance.context(), event=None)
     assert state_of(emulator, job) in ALIVE  # its fate is the next try's decision
