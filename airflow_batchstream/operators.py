@@ -483,8 +483,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
             raise TriggerEventMissing(
                 "The task resumed without an event from BatchStreamJobTrigger, so the outcome of Batch "
                 f"job {claim.job if claim else '(unknown)'} is not known; check the job in the Cloud "
-                "console and the triggerer's log. A retry of this task cancels that job and starts a "
-                "fresh one."
+                "console and the triggerer's log. A retry of this task replaces that job with a fresh one."
             )
         self._job_name = (event.get("summary") or {}).get("job_name") or self._job_name
         return self.finish(event)
@@ -527,13 +526,17 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         self._register.release()
         self._job_name = None
 
-    def cancel_owned_job(self, why: str) -> None:
-        """Cancel the job this try owns (``cancel_on_kill``); a job handed over is never touched."""
+    def cancel_owned_job(self, why: str, *, budget: float | None = None) -> None:
+        """Cancel the job this try owns (``cancel_on_kill``); a job handed over is never touched.
+
+        :param budget: seconds the cancel may keep retrying (default: the hook's retry policy).
+        """
         if self.cancel_on_kill and self._job_name:
             from airflow_batchstream.retry import RetryPolicy
 
             self.log.info("Cancelling Batch job %s: %s", self._job_name, why)
-            self.hook.cancel_job(self._job_name, policy=RetryPolicy(budget=ON_KILL_BUDGET))
+            policy = RetryPolicy(budget=budget) if budget is not None else None
+            self.hook.cancel_job(self._job_name, policy=policy)
 
     def on_kill(self) -> None:
         """Airflow is stopping this try: cancel its job, unless a newer try owns it now.
@@ -550,7 +553,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
 
         decision = self._register.verdict_on_kill(timeout=PROBE_TIMEOUT)
         if decision.action is Verdict.CANCEL:
-            self.cancel_owned_job(f"task killed; {decision.reason}")
+            self.cancel_owned_job(f"task killed; {decision.reason}", budget=ON_KILL_BUDGET)
         elif decision.action is Verdict.HAND_OVER:
             self.log.info("Task killed; Batch job %s left running: %s", self._job_name, decision.reason)
             self._job_name = None

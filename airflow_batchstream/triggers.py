@@ -21,7 +21,7 @@ is expensive is shared instead: one async gRPC client per (event loop, connectio
 endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
 while a job's state does not change.
 
-The hook module (grpc, google.api_core, the Batch client: about two seconds of imports on a small
+The hook module (grpc, google.api_core, the Batch client: one to two seconds of imports on a small
 machine) is loaded in a thread by the first trigger of a triggerer process, never on its event
 loop, which every other trigger of that triggerer shares.
 """
