@@ -42,6 +42,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from airflow_batchstream import states
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: The Task State Store key of the claim.
 CLAIM_KEY = "batchstream.job"
+#: Claims never expire (``airflow.sdk.NEVER_EXPIRE`` is this very object): a claim that Airflow's
+#: store cleanup ([state_store] default_retention_days) removed while its job still ran would let
+#: a new try start a second job. Claims are released when their job ends, and go with their DAG run.
+NEVER_EXPIRE = timedelta.max
 
 T = TypeVar("T")
 
@@ -237,7 +242,7 @@ class OwnershipRegister:
     def claim(self, job: str, wait: Wait = Wait.WORKER) -> None:
         """Record that this try owns ``job`` and waits for it ``wait``; raises when the store refuses."""
         if self.enabled:
-            self.store.set(CLAIM_KEY, Claim(job, self.try_number, wait).to_value())
+            self.store.set(CLAIM_KEY, Claim(job, self.try_number, wait).to_value(), retention=NEVER_EXPIRE)
 
     def release(self) -> None:
         """Forget the claim: this try is done with its job. Best effort (logged when refused: a

@@ -178,3 +178,18 @@ def test_the_deferral_timeout_runs_a_little_past_the_deadline():
 
 def test_a_deadline_already_past_still_leaves_the_trigger_its_grace():
     assert defer_timeout(1_000.0, now=1_500.0) == timedelta(seconds=DEFER_TIMEOUT_GRACE)
+
+
+def test_a_claim_never_expires_while_its_job_may_run():
+    from airflow.sdk import NEVER_EXPIRE
+
+    written = {}
+
+    class Store:
+        def set(self, key, value, *, retention=None):
+            written[key] = (value, retention)
+
+    OwnershipRegister(Store(), None, 3).claim(JOB, Wait.DEFERRED)
+    value, retention = written["batchstream.job"]
+    assert value == {"job": JOB, "try": 3, "wait": "deferred"}
+    assert retention is NEVER_EXPIRE  # Airflow's store cleanup skips it
