@@ -1,21 +1,22 @@
 """Which try owns a task instance's Batch job: a claim in Airflow's Task State Store, and the
 decisions built on it.
 
-Ownership follows the newest live try. Airflow starts a new try of a task instance in these cases,
-and the job of the old try then fares as follows:
+Ownership follows the newest live try. What Airflow's lifecycle actions do to a try's job (the
+e2e tests play the Clear, worker-loss and scheduler-restart rows on a real Airflow 3.3):
 
 ========================================  ==================================  =====================
-What happened                             Old try                             New try
+What happened                             Old try                             New try (if any)
 ========================================  ==================================  =====================
 worker lost (killed, OOM, host gone),     gone without a word                 adopts the running
 task failed for a non-job reason                                              job (``reattach``)
 scheduler restarted (orphans reset)       still alive; killed once Airflow    adopts the running job
-                                          tells it it is stale: hands over
+                                          refuses its heartbeat: hands over
 user Clear of a running (worker) try      killed: cancels its job             fresh job
-user Clear / mark of a deferred try       the trigger's ``on_kill`` cancels   fresh job (cancels the
+user Clear of a deferred try              the trigger's ``on_kill`` cancels   fresh job (cancels the
                                           the job                             old one too)
+mark failed / success (worker or          killed, or the trigger's            none
+deferred), ``execution_timeout``          ``on_kill``: cancels its job
 deferral timed out, trigger failed        cancels its job when resumed        fresh job
-mark failed / success of a running try    killed: cancels its job             (none)
 ========================================  ==================================  =====================
 
 The claim is one key of the Task State Store (Airflow 3.3), which lives per task instance across
