@@ -74,6 +74,10 @@ class ValidationPolicy:
         documents; ``ascii`` enforces the strict ``[a-z0-9_-]`` subset.
     :param oci_manifest: level for an OCI image manifest (the docs name only Docker schema 2).
     :param oci_index: level for a manifest list / OCI index (resolved to the job's platform either way).
+    :param streaming_off: level for a job in which no container streams its image (rule IS-OFF). A
+        warning for job files in general; the operator and ``batchstream render`` hold it to an
+        error, since streaming is their contract, unless ``image_streaming=False`` asks for a job
+        that pulls its image (then it is off).
     """
 
     batch_regions: frozenset[str] = BATCH_REGIONS
@@ -85,6 +89,7 @@ class ValidationPolicy:
     label_charset: Literal["unicode", "ascii"] = "unicode"
     oci_manifest: PolicyLevel = "off"
     oci_index: PolicyLevel = "off"
+    streaming_off: PolicyLevel = "warning"
 
 
 DEFAULT_POLICY = ValidationPolicy()

@@ -53,7 +53,8 @@ L-1            error    more than 64 labels on one resource
 L-2            error    label key/value syntax or length (Unicode lowercase letters per policy)
 L-3            error    label key with the reserved ``goog-``/``google-`` prefix
 L-4            error    more than 63 job + runnable labels, or more than 61 allocationPolicy labels
-IS-OFF         warning  no container enables image streaming
+IS-OFF         policy   no container enables image streaming (``streaming_off``: a warning by default;
+                        an error for the operator and ``batchstream render``)
 IS-1           error    streaming image not ``LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]``
                         (odd project id: warning; unknown AR location: ``unknown_region``)
 IS-1b          policy   streaming image on an AR-hosted ``*.gcr.io`` host (``gcr_hosts``)
@@ -1347,12 +1348,12 @@ def check_reserved_label_prefixes(context: _Context) -> Iterator[Problem]:
 def check_streaming_enabled(context: _Context) -> Iterator[Problem]:
     containers = list(context.containers)
     if containers and not any(_streaming(container) for _, container in containers):
-        yield Problem(
+        yield from problems_at_level(
+            context.policy.streaming_off,
             containers[0][0],
             "IS-OFF",
             "no container enables image streaming",
             'set "enableImageStreaming": true on the container',
-            WARNING,
         )
 
 
