@@ -19,6 +19,7 @@ from airflow_batchstream.exceptions import (
     JobFailed,
     JobSpecInvalid,
     JobTimedOut,
+    ParameterInvalid,
 )
 from airflow_batchstream.operators import BatchStreamJobOperator
 from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context, run_deferred
@@ -223,13 +224,30 @@ def test_explicit_job_id_is_adopted_only_when_labels_match(gcp_env, emulator):
     assert len(emulator.jobs()) == 1
 
 
-def test_invalid_spec_reports_every_error_before_any_call(gcp_env, emulator):
-    op = operator(image_uri="docker.io/library/busybox:latest", job_id="Bad_ID", task_count=0)
+def test_static_mistakes_are_all_reported_by_the_constructor():
+    with pytest.raises(ParameterInvalid) as invalid:
+        operator(image_uri="docker.io/library/busybox:latest", job_id="Bad_ID", task_count=0)
+    named = [(problem.parameter, problem.rule) for problem in invalid.value.problems]
+    assert named == [("image_uri", "IS-1"), ("task_count", "TG-COUNT"), ("job_id", "J-ID")]
+
+
+def test_invalid_spec_reports_every_error_by_parameter_before_any_call(gcp_env, emulator):
+    op = operator(
+        image_uri="us-east1-docker.pkg.dev/test-project/repo/app:1.0",
+        labels={"Team": "data"},
+        volumes=[{"gcs": {"remotePath": "bucket"}, "mountPath": "data"}],
+        job_overrides={"taskGroups": [{"taskSpec": {"maxRetryCount": 11}}]},
+    )
     with pytest.raises(JobSpecInvalid) as invalid:
         op.execute(make_context())
-    rules = {problem.rule for problem in invalid.value.problems if problem.is_error}
-    assert "J-ID" in rules
-    assert len(rules) >= 2
+    named = {(problem.parameter, problem.rule) for problem in invalid.value.problems if problem.is_error}
+    assert named == {
+        ("image_uri", "IS-2"),
+        ("labels", "L-2"),
+        ("volumes", "VOL-MOUNT"),
+        ("job_overrides", "TS-RETRY"),
+    }
+    assert "image_uri (taskGroups[0].taskSpec.runnables[0].container.imageUri): " in str(invalid.value)
     assert emulator.call_counts == {}
 
 

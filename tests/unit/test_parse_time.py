@@ -38,7 +38,7 @@ def loaded_after(statement: str) -> dict[str, bool]:
         "    op = BatchStreamJobOperator(\n"
         "        task_id='t', image_uri='us-docker.pkg.dev/p/r/i:1', location='us-central1'\n"
         "    )\n"
-        "    BatchStreamJobSensor(task_id='s', job_name='projects/p/locations/l/jobs/j')",
+        "    BatchStreamJobSensor(task_id='s', job_name='projects/my-project/locations/us-central1/jobs/j')",
     ],
 )
 def test_our_modules_load_nothing_heavy(statement):

@@ -15,7 +15,6 @@ import pytest
 from airflow_batchstream.spec import validate as validate_module
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.spec.problems import Severity
-from airflow_batchstream.spec.render import deep_merge
 from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_location
 
 DATA = Path(__file__).parent / "data"
@@ -23,6 +22,20 @@ SEED = json.loads((DATA / "seed_job.json").read_text())
 IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
 RUNNABLE_PATH = "taskGroups[0].taskSpec.runnables[0]"
 CONTAINER_PATH = f"{RUNNABLE_PATH}.container"
+
+
+def deep_merge(base: dict, patch: dict) -> dict:
+    """``base`` with ``patch`` merged in: mappings merge, everything else (lists too) replaces.
+
+    Unlike ``job_overrides`` (whose lists of mappings merge by index), a case must be able to
+    replace a task group or a runnable outright.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        current = merged.get(key)
+        both = isinstance(current, dict) and isinstance(value, dict)
+        merged[key] = deep_merge(current, value) if both else copy.deepcopy(value)
+    return merged
 
 
 def streaming(**fields: Any) -> dict:
