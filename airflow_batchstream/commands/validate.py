@@ -1,6 +1,7 @@
 """`batchstream validate FILE --location REGION`: check a Batch job config, report every problem.
 
-Exit codes: 0 no errors (warnings are printed), 1 errors found, 2 unreadable file or bad usage.
+Exit codes: 0 no errors (warnings are printed), 1 errors found, 2 unreadable file or bad usage (an
+empty file, one over a limit of :mod:`airflow_batchstream.documents`, or not JSON/YAML).
 """
 
 from __future__ import annotations
@@ -9,43 +10,12 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, get_args
 
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, errors, warnings
 
 LEVELS = get_args(PolicyLevel)
-
-
-class DocumentError(Exception):
-    """The file could not be read or parsed as JSON or YAML."""
-
-
-def load_document(source: str) -> Any:
-    """Read a JSON or YAML document from a path, or from stdin when ``source`` is ``-``.
-
-    ``.json`` files are parsed as JSON (exact error positions); anything else as YAML, which also
-    reads JSON.
-
-    :param source: file path or ``-``.
-    :raises DocumentError: unreadable or unparsable input, with the reason.
-    """
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DocumentError(f"cannot read {source}: {exc}") from exc
-    if source.endswith(".json"):
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise DocumentError(f"{source} is not valid JSON: {exc}") from exc
-    import yaml  # only the CLI needs it; keep `spec` free of it
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"{source} is not valid YAML or JSON: {exc}") from exc
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from airflow_batchstream.documents import DocumentError, load_document
     from airflow_batchstream.spec.validate import validate_job, validate_job_id
 
     try:

@@ -41,6 +41,7 @@ SUBNETWORK_RE = re.compile(
 JOB_NAME_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/jobs/(?P<job>[^/]+)$")
 MAX_EXIT_CODE = 2**31 - 1
 INT_TEXT_RE = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+SECONDS_TEXT_RE = re.compile(r"^[0-9]+(\.[0-9]{1,9})?$")
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 4
@@ -162,8 +163,10 @@ def _as_float(value: int | float) -> float:
 
 def duration(value: Any, context: Context, numbers_as_text: bool) -> int | float | str:
     """Seconds as a number, or a protobuf Duration string such as ``"3600s"``."""
+    if isinstance(value, str) and numbers_as_text and SECONDS_TEXT_RE.match(value):
+        value = float(value) if "." in value else int(value)
     if isinstance(value, str):
-        if DURATION_RE.match(value) or (numbers_as_text and re.match(r"^[0-9]+(\.[0-9]{1,9})?$", value)):
+        if DURATION_RE.match(value):
             return value
         raise Invalid(
             f"{describe(value)} is not a duration like '3600s'",
@@ -501,7 +504,7 @@ def _check_streaming_override(path: str, container: Mapping[str, Any], context: 
         raise Invalid(
             f"sets enableImageStreaming to {streaming!r}; this provider's jobs stream their image",
             "remove enableImageStreaming from job_overrides; to run a job that pulls its image "
-            "instead, pass image_streaming=False",
+            "instead, pass image_streaming=False (batchstream render: --no-image-streaming)",
             "IS-OFF",
             f"{path}.enableImageStreaming",
         )

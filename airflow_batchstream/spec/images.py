@@ -35,6 +35,8 @@ _REGION = r"[a-z]+-[a-z]+[0-9]+"
 REGION_RE = re.compile(rf"^{_REGION}$")
 #: Zone ``us-central1-a`` -> region ``us-central1``.
 ZONE_RE = re.compile(rf"^(?P<region>{_REGION})-[a-z]$")
+#: A character no image reference contains (host, path, tag and digest grammars together).
+NOT_IN_REFERENCE_RE = re.compile(r"[^A-Za-z0-9._:/@-]")
 #: Many clients refuse ``host/name`` longer than this (distribution spec).
 MAX_NAME_LENGTH = 255
 
@@ -122,6 +124,16 @@ def _parse(uri: str, path: str, policy: ValidationPolicy, problems: list[Problem
     if not uri or uri != uri.strip():
         problems.append(_error(path, f"image URI {uri!r} is empty or has surrounding whitespace"))
         return None
+    foreign = sorted(set(NOT_IN_REFERENCE_RE.findall(uri)))
+    if foreign:
+        problems.append(
+            _error(
+                path,
+                f"{uri!r} is not an image reference: {', '.join(map(repr, foreign))} cannot appear in one",
+                fix=f"write LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE[:TAG], e.g. {_EXAMPLE}",
+            )
+        )
+        return None
     if "://" in uri:
         problems.append(
             _error(path, f"image URI {uri!r} has a scheme", fix=f"drop the scheme, e.g. {_EXAMPLE}")
@@ -178,12 +190,16 @@ def _host_location(
             )
         )
         return gcr[host]
-    hint = " (Docker Hub)" if "." not in host and ":" not in host else ""
+    # A first component that is no host name (no dot, not localhost) is Docker Hub's: "ubuntu:22.04".
+    name = host.split(":")[0]
+    if COMPONENT_RE.match(name) and "." not in name and name != "localhost":
+        where = "it is a Docker Hub name"
+    else:
+        where = f"host {host!r} is not LOCATION-docker.pkg.dev"
     problems.append(
         _error(
             path,
-            f"image {uri!r} is not in Artifact Registry: host {host!r}{hint} is not LOCATION-docker.pkg.dev;"
-            " images elsewhere are not streamed",
+            f"image {uri!r} is not in Artifact Registry: {where}; images elsewhere are not streamed",
             fix=f"push the image to Artifact Registry in the job's region and use e.g. {_EXAMPLE}",
         )
     )

@@ -13,7 +13,6 @@ defaults apply.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -25,8 +24,6 @@ from airflow_batchstream.spec.parameters import JOB_PARAMETERS, check_parameters
 #: 50004 task unresponsive, 50006 VM recreated. 50005 (maxRunDuration exceeded) is deliberately
 #: absent: retrying a task that ran out of time would only run out of time again.
 INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
-
-_SECONDS_RE = re.compile(r"^[0-9]+(\.[0-9]{1,9})?$")
 
 LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
 
@@ -163,13 +160,9 @@ def compute_resource_fragment(cpu_milli: int | None, memory_mib: int | None) -> 
 
 
 def duration(value: int | float | str) -> str:
-    """A protobuf Duration string: ``3600`` or ``"3600"`` -> ``"3600s"``; ``"90.5s"`` unchanged.
-
-    Digit-only strings are seconds because templated operator arguments arrive as strings.
-    Anything else passes through for the validator to judge (rule J-DURATION).
-    """
+    """A protobuf Duration string: ``3600`` -> ``"3600s"``; a string (``"90.5s"``) unchanged."""
     if isinstance(value, str):
-        return f"{value}s" if _SECONDS_RE.match(value) else value
+        return value
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.9f}".rstrip("0") + "s"
     return f"{int(value)}s"

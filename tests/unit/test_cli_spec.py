@@ -144,11 +144,19 @@ def test_render_reads_overrides_and_volumes_from_files(
     assert job["taskGroups"][0]["taskSpec"]["volumes"] == [json.loads(volume)]
 
 
-@pytest.mark.parametrize("bad", [["--env", "NOVALUE"], ["--task-count", "many"], ["--overrides", "[1]"]])
-def test_render_bad_arguments_exit_2(bad: list[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["render", "--image", IMAGE, "--location", "us-central1", *bad])
-    assert exited.value.code == 2
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--env", "NOVALUE"], "argument --env: expected KEY=VALUE, got 'NOVALUE'"),
+        (["--task-count", "many"], "--task-count (taskGroups[0].taskCount): expected an integer"),
+        (["--overrides", "[1]"], "--overrides: expected a mapping of Batch Job fields"),
+    ],
+)
+def test_render_bad_arguments_exit_2(bad: list[str], message: str) -> None:
+    done = _batchstream("render", "--image", IMAGE, "--location", "us-central1", *bad)
+    assert done.returncode == 2
+    assert done.stdout == ""  # nothing is rendered from a bad flag
+    assert done.stderr.startswith("batchstream render: error: ") and message in done.stderr
 
 
 def _batchstream(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
