@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps({"image": args.image, "ok": False, "error": str(exc)}, indent=2))
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"batchstream inspect-image: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
