@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +187,10 @@ def test_problems_name_the_parameter_behind_the_field(path, overrides, parameter
 def test_path_segments() -> None:
     assert path_segments('a.b[0]["k.x"].c') == ("a", "b", 0, "k.x", "c")
     assert path_segments("a..b") is None
+
+
+def test_the_readme_table_lists_every_operator_parameter() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("| parameter | default | Batch field | meaning |") :].split("\n\n")[0]
+    listed = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:])))
+    assert listed == set(OPERATOR_PARAMETERS)
