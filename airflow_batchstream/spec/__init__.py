@@ -1,15 +1,38 @@
 """Pure job-spec logic: parameters in, a Batch v1 Job dict or problems out.
 
-Nothing here imports Airflow or ``google.*``: it runs at DAG-parse time and in the CLI.
+Nothing here imports Airflow or ``google.*``: it runs at DAG-parse time and in the CLI. The names
+below resolve lazily, so that importing one module of the package (the operator imports the
+parameter table) does not load the others (the validator, the renderer).
 """
 
 from __future__ import annotations
 
-from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
-from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
-from airflow_batchstream.spec.render import render_job
-from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_location
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
+    from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
+    from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
+    from airflow_batchstream.spec.render import render_job
+    from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_location
+
+_HOMES = {
+    "DEFAULT_POLICY": "policy",
+    "ImageRef": "images",
+    "Problem": "problems",
+    "Severity": "problems",
+    "ValidationPolicy": "policy",
+    "errors": "problems",
+    "format_problems": "problems",
+    "location_contains": "images",
+    "parse_image": "images",
+    "render_job": "render",
+    "validate_job": "validate",
+    "validate_job_id": "validate",
+    "validate_location": "validate",
+    "warnings": "problems",
+}
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -27,3 +50,9 @@ __all__ = [
     "validate_location",
     "warnings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"airflow_batchstream.spec.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,15 +15,13 @@ from __future__ import annotations
 import math
 import re
 import reprlib
-import shlex
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, ZONE_RE, parse_image
 from airflow_batchstream.spec.images import region_of_allowed_location as allowed_location_region
+from airflow_batchstream.spec.limits import DURATION_RE, JOB_ID_RE, SECRET_RE, STREAMING_FIELDS
 from airflow_batchstream.spec.policy import ValidationPolicy
-from airflow_batchstream.spec.validate import DURATION_RE, JOB_ID_RE, SECRET_RE, STREAMING_FIELDS
 
 #: Domain-scoped (legacy) project ids: ``example.com:my-project``.
 DOMAIN_PROJECT_RE = re.compile(
@@ -65,8 +63,7 @@ class Invalid(Exception):
         self.message, self.fix, self.rule, self.path = message, fix, rule, path
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a form may need besides the value.
 
     :param text: every value came as text (the command line): numbers may be written as text.
@@ -375,6 +372,8 @@ def string_list(
 
 def _shell_words(value: str) -> list[str]:
     try:
+        import shlex  # only when there is a mistake to explain
+
         return shlex.split(value)
     except ValueError:
         return value.split()

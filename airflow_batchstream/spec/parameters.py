@@ -33,8 +33,8 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from airflow_batchstream.documents import MAX_DEPTH, shape_problem
 from airflow_batchstream.spec.forms import (
@@ -72,14 +72,14 @@ from airflow_batchstream.spec.forms import (
     validation_policy,
     volumes,
 )
-from airflow_batchstream.spec.problems import Problem, format_problems
-from airflow_batchstream.spec.validate import (
+from airflow_batchstream.spec.limits import (
     MAX_JOB_LABELS,
     MAX_LABELS_PER_RESOURCE,
     MAX_PARALLELISM,
     MAX_RETRIES,
     MAX_TASKS,
 )
+from airflow_batchstream.spec.problems import Problem, format_problems
 
 LOGS_DESTINATIONS = ("CLOUD_LOGGING", "PATH", "NONE")
 IMAGE_CHECKS = ("error", "warn", "off")
@@ -114,8 +114,7 @@ class InvalidParameters(ValueError):
         )
 
 
-@dataclass(frozen=True)
-class Parameter:
+class Parameter(NamedTuple):
     """One parameter: the single definition every consumer reads.
 
     :param name: as the user writes it (``task_count``).

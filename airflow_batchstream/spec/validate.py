@@ -88,20 +88,28 @@ from airflow_batchstream.spec.images import (
     parse_image,
     region_of_allowed_location,
 )
+from airflow_batchstream.spec.limits import (  # shared with the parameter checks
+    DURATION_RE,
+    JOB_ID_RE,
+    MAX_JOB_LABELS,
+    MAX_LABELS_PER_RESOURCE,
+    MAX_PARALLELISM,
+    MAX_RETRIES,
+    MAX_TASKS,
+    SECRET_RE,
+    STREAMING_FIELDS,
+)
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
 from airflow_batchstream.spec.problems import Problem, Severity
 
 WARNING = Severity.WARNING
 
-JOB_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 PARENT_RE = re.compile(r"^projects/[^/]+/locations/(?P<region>[^/]+)$")
-DURATION_RE = re.compile(r"^(?P<seconds>[0-9]+)(\.[0-9]{1,9})?s$")
 TIMESTAMP_RE = re.compile(
     r"^(?P<base>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INT_STRING_RE = re.compile(r"^-?[0-9]+$")
-SECRET_RE = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 TAG_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 CONTAINER_VOLUME_RE = re.compile(r"^/[^:]*:/[^:]*(:(ro|rw))?$")
@@ -114,15 +122,8 @@ MAX_DURATION_SECONDS = 315_576_000_000  # protobuf Duration's own limit
 MAX_RUN_SECONDS = 14 * 86_400
 SEVEN_DAY_MAX_RUN_SECONDS = 7 * 86_400
 MAX_JOB_BYTES = 1024 * 1024
-MAX_TASKS = 100_000
-MAX_PARALLELISM = 5_000
-MAX_RETRIES = 10
-MAX_LABELS_PER_RESOURCE = 64
-MAX_JOB_LABELS = 63
 MAX_VM_LABELS = 61
 RESERVED_LABEL_PREFIXES = ("goog-", "google-")
-#: Container fields image streaming supports; any other is silently ignored by Batch (IS-3).
-STREAMING_FIELDS = frozenset({"imageUri", "commands", "entrypoint", "volumes", "enableImageStreaming"})
 LIFECYCLE_ACTIONS = ("RETRY_TASK", "FAIL_TASK")
 
 _JSON_TYPE_NAMES = {
