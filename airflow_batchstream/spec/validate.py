@@ -212,11 +212,14 @@ def validate_job_id(job_id: object) -> list[Problem]:
     """
     if isinstance(job_id, str) and JOB_ID_RE.match(job_id):
         return []
+    too_long = isinstance(job_id, str) and len(job_id) > 63
     return [
         Problem(
             "jobId",
             "J-ID",
-            f"job id {job_id!r} does not match ^[a-z]([a-z0-9-]{{0,61}}[a-z0-9])?$",
+            f"job id {job_id!r} is too long: {len(job_id)} characters, at most 63"
+            if too_long
+            else f"job id {job_id!r} does not match ^[a-z]([a-z0-9-]{{0,61}}[a-z0-9])?$",
             "use at most 63 lowercase letters, digits and '-', starting with a letter and not ending "
             "with '-', e.g. etl-20240101-1a2b3c",
         )

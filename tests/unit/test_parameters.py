@@ -22,7 +22,7 @@ from airflow_batchstream.spec.parameters import (
 )
 from airflow_batchstream.spec.problems import Problem
 from airflow_batchstream.spec.render import render_job
-from airflow_batchstream.spec.validate import validate_job
+from airflow_batchstream.spec.validate import validate_job, validate_job_id
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
 
@@ -127,6 +127,8 @@ def test_documented_forms(reason, value: str, ok: bool) -> None:
 
 def test_a_too_long_job_id_says_too_long() -> None:
     assert forms.job_id_reason("a" * 70) == "a job id is at most 63 characters, this has 70"
+    (problem,) = validate_job_id("a" * 70)  # batchstream validate --job-id says it too
+    assert problem.message.endswith("is too long: 70 characters, at most 63")
 
 
 def test_a_deep_or_recursive_value_is_named_not_a_recursion_error() -> None:
