@@ -355,19 +355,25 @@ def string_list(
         if not isinstance(value, (list, tuple)):
             raise _type_error("a list of strings", value, 'write e.g. ["a", "b"]')
         for index, entry in enumerate(value):
-            if entry is UNKNOWN:
-                continue
-            if not isinstance(entry, str):
-                raise Invalid(
-                    f"item [{index}] is {describe(entry)}; every item must be a string",
-                    f"write it as a string: {str(entry)!r}",
-                )
-            why = item(entry) if item else None
-            if why:
-                raise Invalid(f"item [{index}] {entry!r} is not valid: {why}", why, rule)
+            _string_entry(entry, f"item [{index}]", item, rule, repr(str(entry)))
         return list(value)
 
     return check
+
+
+def _string_entry(
+    entry: Any, where: str, reason: Callable[[str], str | None] | None, rule: str, written: str
+) -> None:
+    """One string in a list or mapping; ``where`` names it (``item [1]``, ``the value of 'A'``)."""
+    if entry is UNKNOWN:
+        return
+    if not isinstance(entry, str):
+        raise Invalid(
+            f"{where} is {describe(entry)}; it must be a string", f"write it as a string: {written}"
+        )
+    why = reason(entry) if reason else None
+    if why:
+        raise Invalid(f"{where}, {entry!r}, is not valid: {why}", why, rule)
 
 
 def _shell_words(value: str) -> list[str]:
@@ -419,16 +425,7 @@ def string_map(
         for key, entry in value.items():
             if not isinstance(key, str) or not key:
                 raise Invalid(f"key {key!r} is not a non-empty string", "write every key as a string")
-            if entry is UNKNOWN:
-                continue
-            if not isinstance(entry, str):
-                raise Invalid(
-                    f"the value of {key!r} is {describe(entry)}; every value must be a string",
-                    f"write it as a string: {{{key!r}: {str(entry)!r}}}",
-                )
-            why = value_reason(entry) if value_reason else None
-            if why:
-                raise Invalid(f"the value of {key!r}, {entry!r}, is not valid: {why}", why, rule)
+            _string_entry(entry, f"the value of {key!r}", value_reason, rule, f"{{{key!r}: {str(entry)!r}}}")
         return dict(value)
 
     return check

@@ -53,7 +53,7 @@ OPERATOR_CASES: list[tuple[str, Any, str, str]] = [
     ("retry_exit_codes", ["1", "two"], "P-TYPE", "item [0]"),
     ("labels", {"managed-by": "me"}, "P-LABELS", "set by the provider itself"),
     ("labels", {f"k{i}": "v" for i in range(70)}, "L-4", "70 labels given; the provider adds 7"),
-    ("labels", {"team": 1}, "P-TYPE", "every value must be a string"),
+    ("labels", {"team": 1}, "P-TYPE", "the value of 'team' is the integer 1; it must be a string"),
     ("service_account", "not an email", "P-FORM", "e-mail address"),
     ("network", "my vpc", "P-FORM", "global/networks/NAME"),
     ("subnetwork", "regions/us-central1/subnetworks/Bad_Name", "P-FORM", "RFC 1035"),
@@ -93,18 +93,16 @@ SENSOR_CASES: list[tuple[str, Any, str, str]] = [
     ("poll_interval", -1, "P-RANGE", "at least 0"),
 ]
 
-GOOD_SENSOR_JOB = f"projects/{PROJECT}/locations/{LOCATION}/jobs/external-app"
+OPERATOR_BASE = {"task_id": "crunch", "image_uri": IMAGE, "location": LOCATION, "project_id": PROJECT}
+SENSOR_BASE = {
+    "task_id": "wait",
+    "job_name": f"projects/{PROJECT}/locations/{LOCATION}/jobs/j",
+    "timeout": 30,
+}
 
 
 def operator(**overrides: Any) -> BatchStreamJobOperator:
-    args = {"task_id": "crunch", "image_uri": IMAGE, "location": LOCATION, "project_id": PROJECT}
-    return BatchStreamJobOperator(**{**args, "poll_interval": 0.1, **overrides})
-
-
-def sensor(**overrides: Any) -> BatchStreamJobSensor:
-    return BatchStreamJobSensor(
-        **{"task_id": "wait", "job_name": GOOD_SENSOR_JOB, "timeout": 30, **overrides}
-    )
+    return BatchStreamJobOperator(**{**OPERATOR_BASE, "poll_interval": 0.1, **overrides})
 
 
 def _case_id(case: tuple[str, Any, str, str]) -> str:
@@ -124,54 +122,39 @@ def test_every_parameter_has_a_bad_case() -> None:
     assert {case[0] for case in SENSOR_CASES} == set(SENSOR_PARAMETERS)
 
 
-@pytest.mark.parametrize("case", OPERATOR_CASES, ids=_case_id)
-def test_operator_refuses_a_static_bad_value_at_construction(case, gcp_env, emulator) -> None:
+def _cases(templated_only: bool = False) -> list:
+    """(task class, its good arguments, case) for the operator's and the sensor's cases."""
+    tasks = (
+        (BatchStreamJobOperator, OPERATOR_BASE, OPERATOR_PARAMETERS, OPERATOR_CASES),
+        (BatchStreamJobSensor, SENSOR_BASE, SENSOR_PARAMETERS, SENSOR_CASES),
+    )
+    return [
+        pytest.param(task_class, base, case, id=f"{task_class.__name__}-{_case_id(case)}")
+        for task_class, base, table, cases in tasks
+        for case in cases
+        if table[case[0]].templated or not templated_only
+    ]
+
+
+@pytest.mark.parametrize(("task_class", "base", "case"), _cases())
+def test_a_static_bad_value_is_refused_at_construction(task_class, base, case, gcp_env, emulator) -> None:
     parameter, value, rule, needle = case
     with pytest.raises(ParameterInvalid) as invalid:
-        operator(**{parameter: value})
+        task_class(**{**base, parameter: value})
     _assert_named(invalid.value, parameter, rule, needle)
     assert emulator.call_counts == {}
 
 
-@pytest.mark.parametrize("case", SENSOR_CASES, ids=_case_id)
-def test_sensor_refuses_a_static_bad_value_at_construction(case, gcp_env, emulator) -> None:
+@pytest.mark.parametrize(("task_class", "base", "case"), _cases(templated_only=True))
+def test_a_rendered_bad_value_is_refused_before_any_call(task_class, base, case, gcp_env, emulator) -> None:
     parameter, value, rule, needle = case
-    with pytest.raises(ParameterInvalid) as invalid:
-        sensor(**{parameter: value})
-    _assert_named(invalid.value, parameter, rule, needle)
-    assert emulator.call_counts == {}
-
-
-def _rendered(task_class, value: Any, parameter: str, **base: Any):
-    """The task in a DAG with native rendering, ``parameter`` set to a template rendering ``value``."""
+    # In a DAG with native rendering, so that the template can render to any type.
     with DAG("bad_inputs", schedule=None, render_template_as_native_obj=True, params={"bad": value}):
         task = task_class(**{**base, parameter: "{{ params.bad }}"})  # accepted: known only at run time
-    task.render_template_fields({"params": {"bad": value}})
+    task.render_template_fields({"params": {"bad": value}})  # Airflow's own renderer
     assert getattr(task, parameter) == value, "Airflow rendered the template to the bad value"
-    return task
-
-
-@pytest.mark.parametrize(
-    "case", [c for c in OPERATOR_CASES if OPERATOR_PARAMETERS[c[0]].templated], ids=_case_id
-)
-def test_operator_refuses_a_rendered_bad_value_before_any_call(case, gcp_env, emulator) -> None:
-    parameter, value, rule, needle = case
-    base = {"task_id": "crunch", "image_uri": IMAGE, "location": LOCATION, "project_id": PROJECT}
-    task = _rendered(BatchStreamJobOperator, value, parameter, **base)
     with pytest.raises(ParameterInvalid) as invalid:
-        task.execute(make_context())
-    _assert_named(invalid.value, parameter, rule, needle)
-    assert emulator.call_counts == {}
-
-
-@pytest.mark.parametrize("case", [c for c in SENSOR_CASES if SENSOR_PARAMETERS[c[0]].templated], ids=_case_id)
-def test_sensor_refuses_a_rendered_bad_value_before_any_call(case, gcp_env, emulator) -> None:
-    parameter, value, rule, needle = case
-    task = _rendered(
-        BatchStreamJobSensor, value, parameter, task_id="wait", job_name=GOOD_SENSOR_JOB, timeout=30
-    )
-    with pytest.raises(ParameterInvalid) as invalid:
-        task.execute(make_context(task_id="wait"))
+        task.execute(make_context(task_id=base["task_id"]))
     _assert_named(invalid.value, parameter, rule, needle)
     assert emulator.call_counts == {}
 

@@ -9,14 +9,9 @@ Like test_operator_dagtest.py, it runs in a subprocess with its own AIRFLOW_HOME
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
+
+from tests.fixtures.airflow import run_dag_file
 
 DAG_FILE = """
 from __future__ import annotations
@@ -55,24 +50,7 @@ with DAG(
 """
 
 RUNNER = r"""
-import datetime, json, os
-
-from airflow.utils import db
-
-db.initdb()
-
-from airflow_batchstream.emulator import BatchEmulator
-
-emulator = BatchEmulator(speed=20)
-os.environ["BATCHSTREAM_EMULATOR_HOST"] = emulator.start()
-
-import importlib.util
-
-spec = importlib.util.spec_from_file_location("bad_inputs", os.environ["DAG_PATH"])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-
-run = module.dag.test(logical_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+run = dag.test(logical_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
 states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
 jobs = [dict(job.labels) for job in emulator.jobs()]
 emulator.stop()
@@ -82,34 +60,8 @@ print("RESULT " + json.dumps({"states": states, "calls": emulator.call_counts, "
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    home = tmp_path_factory.mktemp("airflow-home")
-    dags = home / "dags"
-    dags.mkdir()
-    dag_path = dags / "bad_inputs.py"
-    dag_path.write_text(DAG_FILE)
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "BATCHSTREAM_EMULATOR_PROJECT": "test-project",
-        "DAG_PATH": str(dag_path),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    env.pop("BATCHSTREAM_EMULATOR_HOST", None)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RUNNER)],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"runner failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return {**json.loads(lines[-1][len("RESULT ") :]), "log": done.stdout + done.stderr}
+    result, log = run_dag_file(tmp_path_factory.mktemp("airflow-home"), DAG_FILE, RUNNER)
+    return {**result, "log": log}
 
 
 def test_each_bad_task_fails_and_the_good_mapped_instance_succeeds(report):
