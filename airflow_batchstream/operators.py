@@ -18,7 +18,7 @@ from airflow_batchstream.exceptions import ImageCheckFailed, JobConflict, JobSpe
 from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.identity import RESERVED_LABEL_KEYS
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
-from airflow_batchstream.spec.forms import Context
+from airflow_batchstream.spec import forms
 from airflow_batchstream.spec.parameters import OPERATOR_PARAMETERS
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 
@@ -167,7 +167,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def check_parameters(self, values: Mapping[str, Any], *, static: bool) -> dict[str, Any]:
         """Every parameter against the table; :class:`ParameterInvalid` names each wrong one."""
         policy = values.get("validation_policy")
-        context = Context(
+        context = forms.Context(
             policy=policy if isinstance(policy, ValidationPolicy) else DEFAULT_POLICY,
             streaming=values.get("image_streaming") is not False,
             provider_labels=RESERVED_LABEL_KEYS,

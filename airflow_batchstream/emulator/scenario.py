@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,19 +57,19 @@ def _int(value: Any, where: str) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(f"{where}: expected an integer exit code, got {value!r}")
+        raise ScenarioError(f"{where}: expected an integer exit code, got {reprlib.repr(value)}")
     return value
 
 
 def _bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ScenarioError(f"{where}: expected true or false, got {value!r}")
+        raise ScenarioError(f"{where}: expected true or false, got {reprlib.repr(value)}")
     return value
 
 
 def _mapping(value: Any, where: str) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
-        raise ScenarioError(f"{where}: expected a mapping, got {value!r}")
+        raise ScenarioError(f"{where}: expected a mapping, got {reprlib.repr(value)}")
     return value
 
 
@@ -94,7 +95,9 @@ class Phases:
         for name, value in overrides.items():
             number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
             if not 0 <= number < math.inf:
-                raise ScenarioError(f"{where}.{name}: expected seconds (a number, 0 or more), got {value!r}")
+                raise ScenarioError(
+                    f"{where}.{name}: expected seconds (a number, 0 or more), got {reprlib.repr(value)}"
+                )
         return dataclasses.replace(self, **{name: float(value) for name, value in overrides.items()})
 
 
@@ -222,10 +225,11 @@ class Scenario:
             rules, phases = obj, {}
         else:
             raise ScenarioError(
-                f"a scenario is a mapping with 'rules' and 'phases', or a list of rules; got {obj!r}"
+                "a scenario is a mapping with 'rules' and 'phases', or a list of rules; "
+                f"got {reprlib.repr(obj)}"
             )
         if not isinstance(rules, (list, tuple)):
-            raise ScenarioError(f"rules: expected a list of rules, got {rules!r}")
+            raise ScenarioError(f"rules: expected a list of rules, got {reprlib.repr(rules)}")
         built = tuple(_rule_from_obj(rule, f"rules[{n}]") for n, rule in enumerate(rules))
         return cls(rules=built, phases=Phases().merged(phases))
 
@@ -261,7 +265,7 @@ def _rule_from_obj(obj: Rule | Mapping[str, Any], where: str = "rule") -> Rule:
     if isinstance(obj, Rule):
         return obj
     if not isinstance(obj, Mapping):
-        raise ScenarioError(f"{where}: a scenario rule must be a mapping, got {obj!r}")
+        raise ScenarioError(f"{where}: a scenario rule must be a mapping, got {reprlib.repr(obj)}")
     unknown = set(obj) - _RULE_KEYS
     if unknown:
         raise ScenarioError(
