@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from airflow_batchstream.spec.names import camel_case_fields
+
 #: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
 #: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
 #: 50004 task unresponsive, 50006 VM recreated. 50005 (maxRunDuration exceeded) is deliberately
@@ -86,7 +88,8 @@ def render_job(
         ``NONE`` (no ``logsPolicy``: Batch keeps no logs).
     :param logs_path: file path for ``PATH`` logs, e.g. a mounted bucket ``/mnt/data/logs``.
     :param job_overrides: merged into the result last: dicts merge recursively, lists and scalars
-        replace. The escape hatch for any field not covered above.
+        replace. The escape hatch for any field not covered above; snake_case field names are
+        spelled camelCase first, so they override their camelCase twins.
     :return: the job dict.
     """
     container = container_fragment(image_uri, commands, entrypoint, container_volumes)
@@ -109,7 +112,7 @@ def render_job(
     _put(job, "allocationPolicy", allocation)
     _put(job, "labels", _sorted_map(labels))
     _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
-    return deep_merge(job, job_overrides) if job_overrides else job
+    return deep_merge(job, camel_case_fields(job_overrides)) if job_overrides else job
 
 
 def container_fragment(

@@ -199,6 +199,20 @@ def test_job_overrides_merge_dicts_and_replace_lists_and_scalars() -> None:
     assert job["priority"] == 5
 
 
+def test_snake_case_overrides_override_their_camel_case_fields() -> None:
+    overrides = {
+        "allocation_policy": {"instances": [{"policy": {"machine_type": "n2-standard-8"}}]},
+        "logs_policy": {"destination": "PATH", "logs_path": "/mnt/x"},
+        "labels": {"cost_center": "data"},  # a label key, not a field name: kept as written
+    }
+    job = render_job(IMAGE, machine_type="e2-standard-4", labels={"team": "etl"}, job_overrides=overrides)
+    assert job["allocationPolicy"]["instances"] == [{"policy": {"machineType": "n2-standard-8"}}]
+    assert job["logsPolicy"] == {"destination": "PATH", "logsPath": "/mnt/x"}
+    assert job["labels"] == {"team": "etl", "cost_center": "data"}
+    assert not {"allocation_policy", "logs_policy"} & set(job)
+    assert validate_job(job, "us-central1") == []
+
+
 def test_deep_merge_copies_instead_of_aliasing() -> None:
     base = {"a": {"b": [1]}, "c": 1}
     overrides = {"a": {"d": {"e": [2]}}, "c": {"f": 1}}
