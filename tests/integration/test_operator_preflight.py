@@ -80,21 +80,35 @@ def test_preflight_is_skipped_offline_without_registry_url(gcp_env, emulator):
     assert op.execute(make_context())["state"] == "SUCCEEDED"
 
 
-def test_a_reference_the_validator_rejects_costs_no_registry_call(gcp_env, emulator):
-    from airflow_batchstream.exceptions import JobSpecInvalid
+@pytest.mark.parametrize(
+    ("image", "refusal", "match"),
+    [
+        # Not Artifact Registry: the validator refuses it (IS-1 host).
+        ("docker.io/library/busybox:1.36", "JobSpecInvalid", r"not in Artifact Registry(.|\n)*\[IS-1\]"),
+        # Outside the registry grammar: only a warning for the job, but the registry API cannot be
+        # asked about it, so the preflight refuses it before any call.
+        (
+            "us-central1-docker.pkg.dev/test-project/Images/app:1.0",
+            "ImageCheckFailed",
+            r"'Images'(.|\n)*\[IS-1\]",
+        ),
+    ],
+)
+def test_a_reference_the_checks_reject_costs_no_registry_call(gcp_env, emulator, image, refusal, match):
+    from airflow_batchstream import exceptions
     from tests.integration.registry_tools import ScriptedRegistry
 
     watcher = ScriptedRegistry(routes={}).start()
     try:
         op = BatchStreamJobOperator(
             task_id="crunch",
-            image_uri="us-central1-docker.pkg.dev/test-project/Images/app:1.0",  # uppercase: IS-1
+            image_uri=image,
             location=LOCATION,
             project_id=PROJECT,
             poll_interval=0.1,
             registry_url=watcher.url,
         )
-        with pytest.raises(JobSpecInvalid, match=r"IS-1"):
+        with pytest.raises(getattr(exceptions, refusal), match=match):
             op.execute(make_context())
     finally:
         watcher.stop()
