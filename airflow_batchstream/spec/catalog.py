@@ -96,6 +96,10 @@ IMAGE_SPEC = "https://github.com/opencontainers/image-spec/blob/main"
 
 _QUOTA_ERROR = Source(QUOTAS, "Attempts to exceed a quota or limit return an error.")
 _UNSAID = "no Google source says Batch refuses it"
+_GLOBAL_TEMPLATES = proto(
+    "job.proto AllocationPolicy.InstancePolicyOrTemplate.instance_template",
+    "Batch only supports global instance templates from the same project as the job.",
+)
 
 CONDITIONS: tuple[Condition, ...] = (
     # -- structure -----------------------------------------------------------------------------
@@ -791,12 +795,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "an instance template that is regional (…/regions/R/instanceTemplates/T)",
         "error",
         PROTO,
-        (
-            proto(
-                "job.proto AllocationPolicy.InstancePolicyOrTemplate.instance_template",
-                "Batch only supports global instance templates from the same project as the job.",
-            ),
-        ),
+        (_GLOBAL_TEMPLATES,),
     ),
     Condition(
         "AP-TEMPLATE",
@@ -805,12 +804,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "projects/P/locations/R)",
         "error",
         PROTO,
-        (
-            proto(
-                "job.proto AllocationPolicy.InstancePolicyOrTemplate.instance_template",
-                "Batch only supports global instance templates from the same project as the job.",
-            ),
-        ),
+        (_GLOBAL_TEMPLATES,),
     ),
     Condition(
         "AP-BOOTDISK",

@@ -1150,11 +1150,8 @@ def _container_volume_problems(volume: str, path: str) -> Iterator[Problem]:
             f"{source!r} in {volume!r} is not a host path: Docker reads it as a named volume",
             f"mount a directory of the VM, e.g. /mnt/disks/{source}:{target}",
         )
-    unknown = (
-        [option for option in parts[2].split(",") if option not in DOCKER_VOLUME_OPTIONS]
-        if len(parts) == 3
-        else []
-    )
+    options = parts[2].split(",") if len(parts) == 3 else []
+    unknown = [option for option in options if option not in DOCKER_VOLUME_OPTIONS]
     if unknown:
         yield _found(
             "C-VOLUME",
