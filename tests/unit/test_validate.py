@@ -663,6 +663,16 @@ def test_seed_example_validates_clean(location: str) -> None:
     assert validate_job(copy.deepcopy(SEED), location) == []
 
 
+@pytest.mark.parametrize(("size", "refused"), [(1_000_000, False), (1_000_001, True), (1_048_576, True)])
+def test_the_size_limit_is_one_decimal_megabyte_of_json(size: int, refused: bool) -> None:
+    # The quotas page says 1 MB; read as 10^6 bytes, a job that passes fits either reading.
+    job = deep_merge(SEED, spec(environment={"variables": {"PAD": ""}}))
+    compact = len(json.dumps(job, separators=(",", ":")))
+    job["taskGroups"][0]["taskSpec"]["environment"]["variables"]["PAD"] = "x" * (size - compact)
+    assert len(json.dumps(job, separators=(",", ":")).encode()) == size
+    assert ("J-SIZE" in {p.rule for p in validate_job(job, "us-central1")}) == refused
+
+
 def test_all_problems_are_reported_at_once() -> None:
     job = deep_merge(SEED, {"priority": 100, "labels": {"goog-x": "y"}})
     job["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]["options"] = "--rm"
