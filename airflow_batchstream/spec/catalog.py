@@ -13,8 +13,7 @@ streaming is this provider's contract.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from airflow_batchstream.spec.policy import PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Severity
@@ -35,8 +34,7 @@ class Certainty(str, enum.Enum):
     INTERNAL = "internal"
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a condition comes from.
 
     :param where: a URL, or a proto field such as ``job.proto TaskGroup.parallelism``.
@@ -47,8 +45,7 @@ class Source:
     quote: str
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """One thing a rule checks.
 
     :param rule: the rule id problems carry, e.g. ``TG-PARALLEL``.
