@@ -1,7 +1,8 @@
 """Every condition the checks report, with its severity, its source and how certain that source is.
 
 This table is the one definition of each condition: the validator and the image parser take the
-severity of every problem they report from it, and ``scripts/rules_doc.py`` renders it into
+severity of every problem they report from it (the ``preflight`` entries document the checks of
+:mod:`airflow_batchstream.manifest`), and ``scripts/rules_doc.py`` renders it into
 ``docs/rules.md`` and the README's rule table (a test keeps both in sync). The policy: a condition
 is an error only when Google's documentation or the Batch v1 protos (or, for the image preflight,
 the OCI specifications) say so; where nothing settles it, it is a warning or a
@@ -22,7 +23,7 @@ from airflow_batchstream.spec.problems import Severity
 class Certainty(str, enum.Enum):
     """How well a condition's source settles it."""
 
-    #: A Google documentation page (Batch, Artifact Registry, Compute Engine), or for registry and
+    #: A Google documentation page (Batch, Artifact Registry, Resource Manager), or for registry and
     #: Docker rules the OCI or Docker specification, states it.
     DOCUMENTED = "documented"
     #: A field comment of the Batch v1 protos (google/cloud/batch/v1/*.proto, the same text as
