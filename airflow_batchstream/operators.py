@@ -72,9 +72,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     :param logs_path: path for ``PATH`` logs. (templated)
     :param image_streaming: stream the image (the default, and the point of this provider). False
         submits a job that pulls its image: no streaming rules, no image preflight.
-    :param job_overrides: camelCase mapping merged over the rendered job: mappings merge, lists of
-        mappings merge by index, other values replace; it may not turn image streaming off.
-        (templated)
+    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered
+        job: mappings merge, lists of mappings merge by index, other values replace; it may not
+        turn image streaming off. (templated)
     :param job_id: explicit job id; by default a deterministic id per task-instance try. (templated)
     :param wait_for_completion: wait for the job to end; False returns the summary after submission.
     :param deferrable: wait in the triggerer instead of the worker.
@@ -228,7 +228,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """Raise :class:`JobSpecInvalid` with every error at once; log the warnings.
 
         Streaming is the contract: a job without it is an error, unless ``image_streaming=False``.
-        Each problem names the parameter that rendered its field.
+        The job is checked under its parent ``projects/P/locations/R`` (the project is resolved by
+        now), so that an instance template of another project is refused too. Each problem names
+        the parameter that rendered its field.
         """
         from dataclasses import replace
 
@@ -239,7 +241,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         policy = replace(
             self.validation_policy or DEFAULT_POLICY, streaming_off="error" if self.image_streaming else "off"
         )
-        problems = validate_job_id(job_id) + validate_job(job, self.location, policy)
+        parent = self.hook.parent(self.project_id, self.location)
+        problems = validate_job_id(job_id) + validate_job(job, parent, policy)
         problems = name_parameters(problems, OPERATOR_PARAMETERS, self.job_overrides)
         for problem in warnings(problems):
             self.log.warning("%s", problem.format())

@@ -12,10 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
+    from airflow_batchstream.spec.names import camel_case_fields
     from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
     from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
     from airflow_batchstream.spec.render import render_job
-    from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_location
+    from airflow_batchstream.spec.validate import (
+        validate_job,
+        validate_job_id,
+        validate_location,
+        validate_request_id,
+    )
 
 _HOMES = {
     "DEFAULT_POLICY": "policy",
@@ -23,6 +29,7 @@ _HOMES = {
     "Problem": "problems",
     "Severity": "problems",
     "ValidationPolicy": "policy",
+    "camel_case_fields": "names",
     "errors": "problems",
     "format_problems": "problems",
     "location_contains": "images",
@@ -31,6 +38,7 @@ _HOMES = {
     "validate_job": "validate",
     "validate_job_id": "validate",
     "validate_location": "validate",
+    "validate_request_id": "validate",
     "warnings": "problems",
 }
 
@@ -40,6 +48,7 @@ __all__ = [
     "Problem",
     "Severity",
     "ValidationPolicy",
+    "camel_case_fields",
     "errors",
     "format_problems",
     "location_contains",
@@ -48,6 +57,7 @@ __all__ = [
     "validate_job",
     "validate_job_id",
     "validate_location",
+    "validate_request_id",
     "warnings",
 ]
 

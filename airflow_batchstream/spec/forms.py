@@ -163,13 +163,17 @@ def duration(value: Any, context: Context, numbers_as_text: bool) -> int | float
     if isinstance(value, str) and numbers_as_text and SECONDS_TEXT_RE.match(value):
         value = float(value) if "." in value else int(value)
     if isinstance(value, str):
-        if DURATION_RE.match(value):
-            return value
-        raise Invalid(
-            f"{describe(value)} is not a duration like '3600s'",
-            "write seconds as a number (3600) or a string with an s suffix ('3600s')",
-            "J-DURATION",
-        )
+        if not DURATION_RE.match(value):
+            raise Invalid(
+                f"{describe(value)} is not a duration like '3600s'",
+                "write seconds as a number (3600) or a string with an s suffix ('3600s')",
+                "J-DURATION",
+            )
+        if value.startswith("-"):  # a Duration may be negative; a time limit may not
+            raise Invalid(
+                f"{describe(value)} is not a duration above 0 seconds", "write e.g. '3600s'", "P-RANGE"
+            )
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error("seconds (3600) or a duration string ('3600s')", value, "write e.g. 3600")
     if not math.isfinite(_as_float(value)) or value <= 0:
@@ -463,17 +467,25 @@ def volumes(value: Any, context: Context, numbers_as_text: bool) -> list[Any]:
 
 
 def job_overrides(value: Any, context: Context, numbers_as_text: bool) -> dict[str, Any]:
-    """A camelCase mapping merged over the rendered job; it may not break image streaming."""
+    """A mapping of Batch Job fields merged over the rendered job; it may not break image streaming.
+
+    Returned with snake_case field names spelled camelCase, as the rendered job is, so that the
+    streaming checks, the merge and the naming of problems all read one spelling.
+    """
     if not isinstance(value, Mapping):
         raise _type_error(
-            "a mapping of Batch Job fields (camelCase)",
+            "a mapping of Batch Job fields (camelCase or snake_case)",
             value,
             'write e.g. {"priority": 10}; a template must render to a mapping '
             "(render_template_as_native_obj=True on the DAG)",
         )
-    for path, container in _override_containers(value):
+    # Loaded here, not with this module: the field table costs parse time only to DAGs with overrides.
+    from airflow_batchstream.spec.names import camel_case_fields
+
+    overrides = camel_case_fields(dict(value))
+    for path, container in _override_containers(overrides):
         _check_streaming_override(path, container, context)
-    return dict(value)
+    return overrides
 
 
 def _override_containers(overrides: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:

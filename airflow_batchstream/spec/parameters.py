@@ -74,7 +74,6 @@ from airflow_batchstream.spec.forms import (
 )
 from airflow_batchstream.spec.limits import (
     MAX_JOB_LABELS,
-    MAX_LABELS_PER_RESOURCE,
     MAX_PARALLELISM,
     MAX_RETRIES,
     MAX_TASKS,
@@ -263,8 +262,8 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
     ),
     Parameter(
         "job_overrides", job_overrides, "Mapping[str, Any] | None", None,
-        "camelCase mapping merged over the rendered job (mappings merge, lists of mappings merge by index, "
-        "other values replace)",
+        "mapping of Job fields (camelCase or snake_case) merged over the rendered job (mappings merge, "
+        "lists of mappings merge by index, other values replace)",
         templated=True,
     ),
 )  # fmt: skip
@@ -518,7 +517,8 @@ def _label_budget(values: Mapping[str, Any], context: Context) -> list[Problem]:
     if isinstance(overrides, Mapping) and isinstance(overrides.get("labels"), Mapping):
         yours |= set(overrides["labels"])
     ours = set(context.provider_labels)
-    limit, rule = min((MAX_LABELS_PER_RESOURCE, "L-1"), (MAX_JOB_LABELS, "L-4"))
+    # The validator's L-4: these are job labels (L-1 counts the allocationPolicy's, on each VM).
+    limit, rule = MAX_JOB_LABELS, "L-4"
     if len(yours) + len(ours) <= limit:
         return []
     added = f"; the provider adds {len(ours)} of its own ({', '.join(sorted(ours))})" if ours else ""

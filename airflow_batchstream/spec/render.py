@@ -92,14 +92,15 @@ def render_job(
         renders a container that pulls its image; job_overrides may then not turn streaming on.
     :param job_overrides: merged into the result last (:func:`deep_merge`): mappings merge
         recursively, lists of mappings merge element by element, anything else replaces. The escape
-        hatch for any field not covered above; it may not turn image streaming off, nor set
+        hatch for any field not covered above; snake_case field names are spelled camelCase first,
+        so they override their camelCase twins. It may not turn image streaming off, nor set
         container fields streaming does not support.
     :return: the job dict.
     :raises InvalidParameters: naming every parameter whose type or form is wrong.
     """
     arguments = {name: value for name, value in locals().items() if name in JOB_PARAMETERS}
     context = Context(streaming=image_streaming is not False)
-    _, problems = check_parameters(arguments, JOB_PARAMETERS, context=context)
+    checked, problems = check_parameters(arguments, JOB_PARAMETERS, context=context)
     raise_for(problems, "render_job")
     container = container_fragment(image_uri, commands, entrypoint, container_volumes, image_streaming)
     task_spec = task_spec_fragment(
@@ -121,7 +122,8 @@ def render_job(
     _put(job, "allocationPolicy", allocation)
     _put(job, "labels", _sorted_map(labels))
     _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
-    return deep_merge(job, job_overrides) if job_overrides else job
+    overrides = checked.get("job_overrides")  # spelled camelCase by its check
+    return deep_merge(job, overrides) if overrides else job
 
 
 def container_fragment(

@@ -24,6 +24,9 @@ from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context
 STREAMING_OFF = {
     "taskGroups": [{"taskSpec": {"runnables": [{"container": {"enableImageStreaming": False}}]}}]
 }
+STREAMING_OFF_SNAKE = {
+    "task_groups": [{"task_spec": {"runnables": [{"container": {"enable_image_streaming": False}}]}}]
+}
 PRIVILEGED = {"taskGroups": [{"taskSpec": {"runnables": [{"container": {"options": "--privileged"}}]}}]}
 
 #: (parameter, bad value, rule, a piece of the message). Every parameter has at least one case.
@@ -48,6 +51,7 @@ OPERATOR_CASES: list[tuple[str, Any, str, str]] = [
     ("machine_type", "e2 standard 4", "P-FORM", "Compute Engine name"),
     ("spot", "false", "P-TYPE", "a string is not a boolean"),
     ("max_run_duration", "1h", "J-DURATION", "not a duration like '3600s'"),
+    ("max_run_duration", "-5s", "P-RANGE", "not a duration above 0 seconds"),
     ("max_retries", -1, "TS-RETRY", "-1 is outside 0..10"),
     ("max_retries", 11, "TS-RETRY", "11 is outside 0..10"),
     ("retry_exit_codes", ["1", "two"], "P-TYPE", "item [0]"),
@@ -64,6 +68,7 @@ OPERATOR_CASES: list[tuple[str, Any, str, str]] = [
     ("image_streaming", "no", "P-TYPE", "a string is not a boolean"),
     ("job_overrides", [{"priority": 1}], "P-TYPE", "expected a mapping"),
     ("job_overrides", STREAMING_OFF, "IS-OFF", "image_streaming=False"),
+    ("job_overrides", STREAMING_OFF_SNAKE, "IS-OFF", "image_streaming=False"),
     ("job_overrides", PRIVILEGED, "IS-3", "container field 'options'"),
     ("job_id", "a" * 70, "J-ID", "at most 63 characters, this has 70"),
     ("wait_for_completion", "false", "P-TYPE", "a string is not a boolean"),

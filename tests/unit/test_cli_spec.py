@@ -72,6 +72,52 @@ def test_validate_job_id_option(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_id", "code"),
+    [("6f1c9a3e-2b4d-4f6a-9c8e-1d2e3f4a5b6c", 0), ("00000000-0000-0000-0000-000000000000", 1), ("x", 1)],
+)
+def test_validate_request_id_option(request_id: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["validate", str(SEED_JSON), "--location", "us-central1", "--request-id", request_id]
+    assert main(argv) == code
+    assert ("requestId: " in capsys.readouterr().out) == bool(code)
+
+
+def test_validate_a_snake_case_config_with_the_job_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written as gcloud users write configs; the template names another project.
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "task_groups:\n"
+        "  - task_spec:\n"
+        "      runnables:\n"
+        f"        - container: {{image_uri: '{IMAGE}', enable_image_streaming: true}}\n"
+        "allocation_policy:\n"
+        "  instances:\n"
+        "    - instance_template: projects/other-project/global/instanceTemplates/t\n"
+        "logs_policy: {destination: CLOUD_LOGGING}\n"
+    )
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    capsys.readouterr()
+    parent = "projects/example-project/locations/us-central1"
+    assert main(["validate", str(path), "--location", parent, "--format", "json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert (problem["rule"], problem["path"]) == (
+        "AP-TEMPLATE",
+        "allocation_policy.instances[0].instance_template",
+    )
+
+
+def test_validate_image_reference_grammar_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(SEED_YAML.read_text().replace(IMAGE, IMAGE.replace("etl:1.0", "ETL:1.0")))
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    assert "warning: path component 'ETL'" in capsys.readouterr().out
+    assert (
+        main(["validate", str(path), "--location", "us-central1", "--image-reference-grammar", "error"]) == 1
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "content"),
     [("broken.json", '{"taskGroups": ['), ("broken.yaml", "taskGroups: [\n  - {")],
 )

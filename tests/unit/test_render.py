@@ -181,7 +181,7 @@ def test_max_run_duration(value: int | str, expected: str) -> None:
     assert _spec(render_job(IMAGE, max_run_duration=value))["maxRunDuration"] == expected
 
 
-@pytest.mark.parametrize("value", [0, -1, "1h", "3600", True])
+@pytest.mark.parametrize("value", [0, -1, "1h", "3600", "-5s", True])
 def test_max_run_duration_must_be_positive_seconds_or_a_duration(value: object) -> None:
     with pytest.raises(
         InvalidParameters, match=r"max_run_duration \(taskGroups\[0\]\.taskSpec\.maxRunDuration\)"
@@ -228,6 +228,75 @@ def test_a_shorter_list_of_mappings_keeps_the_rendered_tail() -> None:
     assert merged == {"a": [{"x": 3}, {"y": 2}]}
     assert deep_merge({"a": [{"x": 1}]}, {"a": []}) == {"a": []}  # an empty list replaces
     assert deep_merge({"a": [1, 2]}, {"a": [{"x": 3}]}) == {"a": [{"x": 3}]}  # not all mappings: replaces
+
+
+def test_snake_case_overrides_override_their_camel_case_fields() -> None:
+    overrides = {
+        "allocation_policy": {"instances": [{"policy": {"machine_type": "n2-standard-8"}}]},
+        "logs_policy": {"destination": "PATH", "logs_path": "/mnt/x"},
+        "labels": {"cost_center": "data"},  # a label key, not a field name: kept as written
+    }
+    job = render_job(IMAGE, machine_type="e2-standard-4", labels={"team": "etl"}, job_overrides=overrides)
+    assert job["allocationPolicy"]["instances"] == [{"policy": {"machineType": "n2-standard-8"}}]
+    assert job["logsPolicy"] == {"destination": "PATH", "logsPath": "/mnt/x"}
+    assert job["labels"] == {"team": "etl", "cost_center": "data"}
+    assert not {"allocation_policy", "logs_policy"} & set(job)
+    assert validate_job(job, "us-central1") == []
+
+
+def test_a_snake_case_partial_runnable_merges_into_the_rendered_one() -> None:
+    overrides = {
+        "task_groups": [
+            {"task_spec": {"runnables": [{"container": {"entrypoint": "/bin/run"}}], "max_retry_count": 2}}
+        ]
+    }
+    job = render_job(IMAGE, commands=["a"], job_overrides=overrides)
+    assert _spec(job)["runnables"] == [
+        {
+            "container": {
+                "imageUri": IMAGE,
+                "commands": ["a"],
+                "entrypoint": "/bin/run",
+                "enableImageStreaming": True,
+            }
+        }
+    ]
+    assert _spec(job)["maxRetryCount"] == 2
+    assert "task_groups" not in job
+    assert validate_job(job, "us-central1") == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        (
+            {"taskGroups": [{"taskSpec": {"runnables": [{"container": {"enableImageStreaming": False}}]}}]},
+            "IS-OFF",
+        ),
+        (
+            {
+                "task_groups": [
+                    {"task_spec": {"runnables": [{"container": {"enable_image_streaming": False}}]}}
+                ]
+            },
+            "IS-OFF",
+        ),
+        (
+            {
+                "task_groups": [
+                    {"task_spec": {"runnables": [{"container": {"block_external_network": True}}]}}
+                ]
+            },
+            "IS-3",
+        ),
+    ],
+)
+def test_overrides_may_not_break_streaming_in_either_spelling(overrides: dict, rule: str) -> None:
+    with pytest.raises(InvalidParameters) as invalid:
+        render_job(IMAGE, job_overrides=overrides)
+    [problem] = invalid.value.problems
+    assert (problem.parameter, problem.rule) == ("job_overrides", rule)
+    assert problem.path.startswith("taskGroups[0].taskSpec.runnables[0].container.")
 
 
 def test_deep_merge_copies_instead_of_aliasing() -> None:
