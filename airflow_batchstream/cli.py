@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 SUBCOMMANDS = {
     "validate": "check a Batch job config (JSON or YAML) against the Batch and image-streaming rules",
@@ -19,12 +20,19 @@ SUBCOMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error of the command (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _command_module(name: str):
     return importlib.import_module(f"airflow_batchstream.commands.{name.replace('-', '_')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchstream", description=__doc__.splitlines()[0])
+    parser = Parser(prog="batchstream", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
         module = _command_module(name)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from airflow.exceptions import AirflowException
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_batchstream.spec.parameters import InvalidParameters
 from airflow_batchstream.spec.problems import errors, format_problems
 
 if TYPE_CHECKING:
@@ -27,6 +28,16 @@ class JobSpecInvalid(BatchStreamError):
             f"The {context} has {count} error(s); no Batch job was submitted.\n"
             + format_problems(self.problems)
         )
+
+
+class ParameterInvalid(BatchStreamError, InvalidParameters):
+    """A parameter of the operator or sensor is wrong; nothing was submitted.
+
+    Raised by the constructor for a static value (so the DAG fails to import, naming the
+    parameter) and at the start of ``execute`` for a rendered one, before any API call. Also a
+    ``ValueError``. ``problems`` holds one :class:`~airflow_batchstream.spec.problems.Problem` per
+    mistake, each naming the parameter, the Batch field it renders to, the rule and the fix.
+    """
 
 
 class JobFailed(BatchStreamError):

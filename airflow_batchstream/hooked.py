@@ -1,15 +1,17 @@
-"""What the operator, the sensor and the trigger share: the hook, its endpoint, templated seconds.
+"""What the operator, the sensor and the trigger share: the hook, its endpoint, parameter checks.
 
 Light on purpose: DAG files import the operator and sensor, which import this module.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from airflow_batchstream.spec.forms import Context
+from airflow_batchstream.spec.parameters import Parameter, check_parameters, raise_for
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
@@ -41,22 +43,22 @@ class UsesBatchStreamHook:
         return BatchStreamHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
 
-def is_template(value: Any) -> bool:
-    """Whether a field value is a Jinja template, rendered only when the task runs."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+def check_parameters_of(
+    subject: str,
+    values: Mapping[str, Any],
+    table: Mapping[str, Parameter],
+    *,
+    static: bool,
+    context: Context | None = None,
+) -> dict[str, Any]:
+    """Check a task's parameters (all of them at once) and return them normalized.
 
-
-def seconds(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """``value`` as a finite number of seconds (a rendered template arrives as a string).
-
-    :raises ValueError: naming ``name``, when it is not a number, or not positive (``allow_zero``:
-        negative).
+    :param subject: who is asking, for the message, e.g. ``BatchStreamJobOperator 'crunch'``.
+    :param static: the constructor's view: values Airflow resolves later are skipped.
+    :raises ParameterInvalid: naming every wrong parameter, before anything is rendered or called.
     """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{name} must be {kind} number of seconds, not {value!r}")
-    return number
+    from airflow_batchstream.exceptions import ParameterInvalid
+
+    normalized, problems = check_parameters(values, table, static=static, context=context)
+    raise_for(problems, subject, ParameterInvalid)
+    return normalized

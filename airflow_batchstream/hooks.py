@@ -281,19 +281,41 @@ class BatchStreamHook(GoogleBaseHook):
 
     @property
     def project_id(self) -> str:
-        if self.emulator_host:
+        return self.default_project()[0]
+
+    def default_project(self) -> tuple[str | None, str]:
+        """The project used when a call names none, and where it comes from (for the log)."""
+        if not self.emulator_host:
             return (
-                self._get_field("project") or os.environ.get(EMULATOR_PROJECT_ENV) or DEFAULT_EMULATOR_PROJECT
+                super().project_id,
+                f"the {self.gcp_conn_id!r} connection (or application default credentials)",
             )
-        return super().project_id
+        if self._get_field("project"):
+            return self._get_field("project"), f"the {self.gcp_conn_id!r} connection"
+        if os.environ.get(EMULATOR_PROJECT_ENV):
+            return os.environ[EMULATOR_PROJECT_ENV], EMULATOR_PROJECT_ENV
+        return DEFAULT_EMULATOR_PROJECT, f"the emulator's default (set project_id or {EMULATOR_PROJECT_ENV})"
 
     def resolve_project(self, project_id: str | None) -> str:
-        project = project_id or self.project_id
-        if not project:
-            raise BatchApiError(
-                "No Google Cloud project: pass project_id or set 'project' in the "
-                f"{self.gcp_conn_id!r} connection."
+        """``project_id``, or the default project, logged with its source and held to the project id form.
+
+        :raises ParameterInvalid: when there is no project, or the default one is not a project id.
+        """
+        if project_id:
+            return project_id
+        from airflow_batchstream.exceptions import ParameterInvalid
+        from airflow_batchstream.spec.forms import project_reason
+        from airflow_batchstream.spec.problems import Problem
+
+        project, source = self.default_project()
+        why = project_reason(project) if project else "there is none"
+        if why:
+            fix = f"pass project_id, or set 'project' in the {self.gcp_conn_id!r} connection"
+            message = f"not given, and the project from {source}, {project!r}, is not valid: {why}"
+            raise ParameterInvalid(
+                [Problem("", "P-FORM", message, fix, parameter="project_id")], type(self).__name__
             )
+        self.log.info("project_id not given: using project %r from %s", project, source)
         return project
 
     @staticmethod

@@ -29,7 +29,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -1055,7 +1055,8 @@ def preflight_image(
     from airflow_batchstream.spec.images import parse_image  # spec is pure and cheap
 
     policy = policy or DEFAULT_POLICY
-    image, parse_problems = parse_image(image_uri, policy, path="image")
+    # The registry API requires its reference grammar, whatever the job validation tolerates.
+    image, parse_problems = parse_image(image_uri, replace(policy, image_reference_grammar="error"), "image")
     if image is None:
         raise ValueError(f"cannot preflight {image_uri!r}:\n{format_problems(parse_problems)}")
     wanted = Platform.parse(platform or platform_for_machine_type(machine_type))

@@ -22,9 +22,13 @@ from airflow_batchstream.exceptions import (
     JobSpecInvalid,
     TriggerEventMissing,
 )
-from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, is_template, seconds
+from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
+from airflow_batchstream.identity import RESERVED_LABEL_KEYS
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 from airflow_batchstream.ownership import OwnershipRegister
+from airflow_batchstream.spec import forms
+from airflow_batchstream.spec.parameters import OPERATOR_PARAMETERS
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,9 +36,6 @@ if TYPE_CHECKING:
 
     from airflow_batchstream.identity import TaskInstanceIdentity
     from airflow_batchstream.ownership import Claim
-    from airflow_batchstream.spec.policy import ValidationPolicy
-
-IMAGE_CHECKS = ("error", "warn", "off")
 
 
 class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
@@ -47,9 +48,15 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     Which try owns the job is kept in Airflow's Task State Store; what Clear, mark failed/success,
     retries and restarts do to the job is described in :mod:`airflow_batchstream.ownership`.
 
+    Every parameter is checked against :data:`~airflow_batchstream.spec.parameters.OPERATOR_PARAMETERS`:
+    static values in the constructor (a bad DAG fails to import, naming the parameter), templated
+    ones once rendered, at the start of ``execute``, before any API call
+    (:class:`~airflow_batchstream.exceptions.ParameterInvalid`).
+
     :param image_uri: Artifact Registry image. (templated)
     :param location: Batch region of the job. (templated)
-    :param project_id: Google Cloud project; the connection's project when None. (templated)
+    :param project_id: Google Cloud project; when None, the connection's project (against the
+        emulator: ``BATCHSTREAM_EMULATOR_PROJECT``, else ``batchstream-emulator``), logged. (templated)
     :param commands: container commands (CMD override). (templated)
     :param entrypoint: container ENTRYPOINT override. (templated)
     :param environment: environment variables. (templated)
@@ -74,7 +81,11 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     :param allowed_locations: ``regions/R`` or ``zones/Z`` entries. (templated)
     :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` or ``NONE``.
     :param logs_path: path for ``PATH`` logs. (templated)
-    :param job_overrides: camelCase dict deep-merged over the rendered job. (templated)
+    :param image_streaming: stream the image (the default, and the point of this provider). False
+        submits a job that pulls its image: no streaming rules, no image preflight.
+    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered
+        job: mappings merge, lists of mappings merge by index, other values replace; it may not
+        turn image streaming off. (templated)
     :param job_id: explicit job id; by default a deterministic id per task-instance try. (templated)
     :param wait_for_completion: wait for the job to end; False returns the summary after submission.
     :param deferrable: wait in the triggerer instead of the worker.
@@ -101,30 +112,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     :param impersonation_chain: service account(s) to impersonate. (templated)
     """
 
-    template_fields: Sequence[str] = (
-        "image_uri",
-        "commands",
-        "entrypoint",
-        "environment",
-        "secret_environment",
-        "volumes",
-        "container_volumes",
-        "labels",
-        "job_overrides",
-        "job_id",
-        "location",
-        "project_id",
-        "machine_type",
-        "service_account",
-        "network",
-        "subnetwork",
-        "allowed_locations",
-        "logs_path",
-        "poll_interval",
-        "registry_url",
-        "gcp_conn_id",
-        "impersonation_chain",
-    )
+    template_fields: Sequence[str] = tuple(p.name for p in OPERATOR_PARAMETERS.values() if p.templated)
     template_fields_renderers = {
         "commands": "json",
         "job_overrides": "json",
@@ -164,6 +152,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         allowed_locations: Sequence[str] | None = None,
         logs_destination: str = "CLOUD_LOGGING",
         logs_path: str | None = None,
+        image_streaming: bool = True,
         job_overrides: Mapping[str, Any] | None = None,
         job_id: str | None = None,
         wait_for_completion: bool = True,
@@ -180,63 +169,42 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # Every parameter, by the names of the one table (also what the loop below stores).
+        arguments = {name: value for name, value in locals().items() if name in OPERATOR_PARAMETERS}
         super().__init__(**kwargs)
-        # Cheap, certain checks of static values only: templated fields are checked in execute.
-        if image_check not in IMAGE_CHECKS:
-            raise ValueError(f"image_check must be one of {IMAGE_CHECKS}, not {image_check!r}")
-        if not is_template(poll_interval):
-            seconds(poll_interval, "poll_interval")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-        if pin_image_digest and image_check == "off":
-            raise ValueError(
-                "pin_image_digest needs the image preflight: set image_check to 'error' or 'warn'"
-            )
-        self.image_uri = image_uri
-        self.location = location
-        self.project_id = project_id
-        self.commands = commands
-        self.entrypoint = entrypoint
-        self.environment = environment
-        self.secret_environment = secret_environment
-        self.volumes = volumes
-        self.container_volumes = container_volumes
-        self.task_count = task_count
-        self.parallelism = parallelism
-        self.cpu_milli = cpu_milli
-        self.memory_mib = memory_mib
-        self.machine_type = machine_type
-        self.spot = spot
-        self.max_run_duration = max_run_duration
-        self.max_retries = max_retries
-        self.retry_exit_codes = retry_exit_codes
-        self.labels = labels
-        self.service_account = service_account
-        self.network = network
-        self.subnetwork = subnetwork
-        self.no_external_ip = no_external_ip
-        self.allowed_locations = allowed_locations
-        self.logs_destination = logs_destination
-        self.logs_path = logs_path
-        self.job_overrides = job_overrides
-        self.job_id = job_id
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.cancel_on_kill = cancel_on_kill
-        self.reattach = reattach
-        self.image_check = image_check
-        self.pin_image_digest = pin_image_digest
-        self.registry_url = registry_url
-        self.validation_policy = validation_policy
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
+        # Static values are checked now (a DAG import error); templated ones once rendered.
+        self.check_parameters(arguments, static=True)
+        for name, value in arguments.items():
+            setattr(self, name, value)
         #: The job this try owns (None before submission, after release, or once handed over).
         self._job_name: str | None = None
         self._register = OwnershipRegister(None, None, 0)
 
     # -- pieces of execute, in order
+
+    def check_parameters(self, values: Mapping[str, Any], *, static: bool) -> dict[str, Any]:
+        """Every parameter against the table; :class:`ParameterInvalid` names each wrong one."""
+        policy = values.get("validation_policy")
+        context = forms.Context(
+            policy=policy if isinstance(policy, ValidationPolicy) else DEFAULT_POLICY,
+            streaming=values.get("image_streaming") is not False,
+            provider_labels=RESERVED_LABEL_KEYS,
+        )
+        subject = f"{type(self).__name__} {self.task_id!r}"
+        return check_parameters_of(subject, values, OPERATOR_PARAMETERS, static=static, context=context)
+
+    def check_rendered_parameters(self) -> None:
+        """Check the parameters as rendered, and resolve the project: before any API call.
+
+        A template such as ``"{{ var.value.batchstream_poll_interval }}"`` arrives as a string, and
+        a bad one fails here. Without ``project_id`` the project comes from the connection (or the
+        emulator's default), and the log says which and from where.
+        """
+        values = {name: getattr(self, name) for name in OPERATOR_PARAMETERS}
+        for name, value in self.check_parameters(values, static=False).items():
+            setattr(self, name, value)
+        if self.project_id is None:
+            self.project_id = self.hook.resolve_project(None)
 
     def render(self, identity: TaskInstanceIdentity) -> dict[str, Any]:
         """The Job dict for this try, with the provider's identity labels merged in."""
@@ -268,17 +236,32 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
             allowed_locations=self.allowed_locations,
             logs_destination=self.logs_destination,
             logs_path=self.logs_path,
+            image_streaming=self.image_streaming,
             job_overrides=self.job_overrides,
         )
         job["labels"] = merge_labels(job.get("labels"), identity.labels())
         return job
 
     def validate(self, job: dict[str, Any], job_id: str) -> None:
-        """Raise :class:`JobSpecInvalid` with every error at once; log the warnings."""
+        """Raise :class:`JobSpecInvalid` with every error at once; log the warnings.
+
+        Streaming is the contract: a job without it is an error, unless ``image_streaming=False``.
+        The job is checked under its parent ``projects/P/locations/R`` (the project is resolved by
+        now), so that an instance template of another project is refused too. Each problem names
+        the parameter that rendered its field.
+        """
+        from dataclasses import replace
+
+        from airflow_batchstream.spec.parameters import name_parameters
         from airflow_batchstream.spec.problems import errors, warnings
         from airflow_batchstream.spec.validate import validate_job, validate_job_id
 
-        problems = validate_job_id(job_id) + validate_job(job, self.location, self.validation_policy)
+        policy = replace(
+            self.validation_policy or DEFAULT_POLICY, streaming_off="error" if self.image_streaming else "off"
+        )
+        parent = self.hook.parent(self.project_id, self.location)
+        problems = validate_job_id(job_id) + validate_job(job, parent, policy)
+        problems = name_parameters(problems, OPERATOR_PARAMETERS, self.job_overrides)
         for problem in warnings(problems):
             self.log.warning("%s", problem.format())
         if errors(problems):
@@ -291,6 +274,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         so every task of every retry runs exactly the image that was checked.
         """
         if self.image_check == "off":
+            return ""
+        if not self.image_streaming:
+            self.log.info("Image preflight skipped: image_streaming is False (it checks streaming only).")
             return ""
         if self.hook.emulator_host and not self.registry_url:
             self.log.info(
@@ -428,9 +414,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         from airflow_batchstream.identity import TaskInstanceIdentity
         from airflow_batchstream.ownership import Wait
 
-        # Rendered by now: a template such as "{{ var.value.batchstream_poll_interval }}" arrives
-        # as a string, and a bad one fails here, before anything is submitted.
-        self.poll_interval = seconds(self.poll_interval, "poll_interval")
+        self.check_rendered_parameters()
         identity = TaskInstanceIdentity.from_context(context)
         self._register = OwnershipRegister.from_context(context, identity.try_number)
         job_id = self.job_id or identity.job_id

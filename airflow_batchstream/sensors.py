@@ -15,8 +15,10 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import JobFailed, SensedJobFailed, TriggerEventMissing
-from airflow_batchstream.hooked import UsesBatchStreamHook, is_template, seconds
+from airflow_batchstream.hooked import UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+from airflow_batchstream.spec.forms import UNKNOWN
+from airflow_batchstream.spec.parameters import SENSOR_PARAMETERS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 
 class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
     """Wait until a Batch job ends; succeed only if it SUCCEEDED.
+
+    The parameters are checked against :data:`~airflow_batchstream.spec.parameters.SENSOR_PARAMETERS`
+    (static values in the constructor, templated ones when the task runs, before any API call):
+    a ``job_name`` that is not ``projects/P/locations/REGION/jobs/JOB_ID`` never reaches GetJob.
 
     :param job_name: full job name ``projects/P/locations/L/jobs/J``. (templated)
     :param gcp_conn_id: Airflow connection id. (templated)
@@ -35,7 +41,7 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         ``execute``, so a rendered ``poll_interval`` governs poke and reschedule modes alike.
     """
 
-    template_fields: Sequence[str] = ("job_name", "gcp_conn_id", "impersonation_chain", "poll_interval")
+    template_fields: Sequence[str] = tuple(p.name for p in SENSOR_PARAMETERS.values() if p.templated)
     operator_extra_links = (BatchStreamJobLink(), BatchStreamLogsLink())
 
     def __init__(
@@ -48,10 +54,14 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         poll_interval: float | str | None = None,
         **kwargs: Any,
     ) -> None:
+        arguments = {name: value for name, value in locals().items() if name in SENSOR_PARAMETERS}
+        checked = check_parameters_of(
+            f"{type(self).__name__} {kwargs.get('task_id')!r}", arguments, SENSOR_PARAMETERS, static=True
+        )
         # An explicit poke_interval wins over poll_interval (for poking; the trigger uses poll_interval).
         poll_sets_poke = poll_interval is not None and "poke_interval" not in kwargs
-        if poll_interval is not None and not is_template(poll_interval):
-            kwargs.setdefault("poke_interval", seconds(poll_interval, "poll_interval", allow_zero=True))
+        if checked["poll_interval"] not in (None, UNKNOWN):
+            kwargs.setdefault("poke_interval", checked["poll_interval"])
         super().__init__(**kwargs)
         self.job_name = job_name
         self.gcp_conn_id = gcp_conn_id
@@ -62,7 +72,7 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         self._links_pushed = False
 
     def execute(self, context: Context) -> Any:
-        self.poll_interval = seconds(self.poll_interval, "poll_interval", allow_zero=True)  # rendered now
+        self.check_rendered_parameters()
         if self._poll_sets_poke:
             self.poke_interval = self.poll_interval
         if not self.deferrable:
@@ -86,6 +96,13 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def check_rendered_parameters(self) -> None:
+        """The parameters as rendered, before any API call (a bad ``job_name`` never reaches GetJob)."""
+        values = {name: getattr(self, name) for name in SENSOR_PARAMETERS}
+        subject = f"{type(self).__name__} {self.task_id!r}"
+        for name, value in check_parameters_of(subject, values, SENSOR_PARAMETERS, static=False).items():
+            setattr(self, name, value)
 
     def poke(self, context: Context) -> PokeReturnValue:
         job = self.hook.get_job(self.job_name, missing_ok=True)

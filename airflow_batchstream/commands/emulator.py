@@ -24,15 +24,27 @@ def _speed(value: str) -> float:
         speed = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if speed <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    if not 0 < speed < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {value!r}")
     return speed
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (0-65535; 0 picks a free one)")
+    return int(value)
+
+
+def _per_minute(value: str) -> int:
+    if not value.isdigit() or int(value) == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of calls per minute (1 or more)")
+    return int(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port, 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=DEFAULT_PORT, help="port, 0 picks a free one (default: %(default)s)"
     )
     parser.add_argument(
         "--speed",
@@ -44,13 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", metavar="FILE", help="YAML or JSON scenario deciding the jobs' fates")
     parser.add_argument(
         "--read-quota",
-        type=int,
+        type=_per_minute,
         metavar="N",
         help="refuse reads beyond N per minute per region with RESOURCE_EXHAUSTED (Batch: 15000)",
     )
     parser.add_argument(
         "--mutation-quota",
-        type=int,
+        type=_per_minute,
         metavar="N",
         help="refuse creates/cancels/deletes beyond N per minute per region (Batch: 6000)",
     )
@@ -66,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         scenario = Scenario.from_file(args.scenario) if args.scenario else None
-    except (OSError, ValueError) as error:
+    except ValueError as error:  # DocumentError (unreadable, over a limit) or ScenarioError (shape)
         print(f"batchstream emulator: cannot use scenario {args.scenario}: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(

@@ -10,6 +10,16 @@ import json
 import sys
 
 
+def _timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from airflow_batchstream.manifest import ARM_MACHINE_FAMILIES  # pure: imports no client library
 
@@ -25,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--registry-url",
         help="registry base URL instead of https://HOST (plain http only for loopback, e.g. http://127.0.0.1:5000)",
     )
-    parser.add_argument("--timeout", type=float, default=30, help="seconds per HTTP request (default 30)")
+    parser.add_argument("--timeout", type=_timeout, default=30, help="seconds per HTTP request (default 30)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
 
@@ -44,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps({"image": args.image, "ok": False, "error": str(exc)}, indent=2))
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"batchstream inspect-image: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

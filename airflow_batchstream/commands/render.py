@@ -1,7 +1,13 @@
 """`batchstream render --image URI --location REGION ...`: print the Batch job JSON for parameters.
 
 The job goes to stdout (ready for ``gcloud batch jobs submit --config -``); it is validated and any
-problems go to stderr. Exit codes: 0 no errors, 1 the rendered job has errors, 2 bad usage.
+problems go to stderr, each naming the flag that rendered its field. The flags are the operator's
+job parameters, checked by the same table
+(:data:`~airflow_batchstream.spec.parameters.JOB_PARAMETERS`) with the same messages, and the job
+is held to the operator's contract: image streaming on unless ``--no-image-streaming``.
+
+Exit codes: 0 no errors, 1 the rendered job has errors, 2 bad usage (a wrong flag value, an
+unreadable ``--overrides @FILE`` or ``--volume``).
 """
 
 from __future__ import annotations
@@ -9,15 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
-from airflow_batchstream.commands.validate import (
-    DocumentError,
-    add_policy_arguments,
-    load_document,
-    policy_from_args,
-    report,
-)
+from airflow_batchstream.commands.validate import add_policy_arguments, policy_from_args, report
+
+#: Parameter name -> the flag that sets it, filled as the flags are added (messages name flags).
+FLAGS: dict[str, str] = {}
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -28,15 +32,16 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """A JSON object given inline, or ``@FILE`` (JSON or YAML)."""
+def document(text: str) -> Any:
+    """A JSON value given inline, or ``@FILE`` (JSON or YAML), read by the one safe loader."""
+    from airflow_batchstream.documents import DocumentError, load_document, parse_document
+
     try:
-        value = load_document(text[1:]) if text.startswith("@") else json.loads(text)
-    except (DocumentError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+        if text.startswith("@"):
+            return load_document(text[1:], what=text)
+        return parse_document(text, "the value", "json")
+    except DocumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def gcs_volume(text: str) -> dict[str, Any]:
@@ -47,71 +52,67 @@ def gcs_volume(text: str) -> dict[str, Any]:
     return {"gcs": {"remotePath": remote}, "mountPath": mount}
 
 
-def duration_arg(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+def _flag(group: Any, flag: str, parameter: str, **options: Any) -> None:
+    """Add ``flag`` for ``parameter``; its value is checked by the parameter table, as text."""
+    FLAGS[parameter] = flag
+    group.add_argument(flag, dest=parameter, **options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image", required=True, help="Artifact Registry image URI")
+    _flag(parser, "--image", "image_uri", required=True, metavar="URI", help="Artifact Registry image URI")
     parser.add_argument(
         "--location", required=True, help="the job's region, e.g. us-central1 (for validation)"
     )
     container = parser.add_argument_group("container")
-    container.add_argument(
-        "--command",
-        action="append",
-        dest="commands",
-        metavar="ARG",
-        help="one command argument; repeat (--command=-v)",
-    )
-    container.add_argument("--entrypoint")
-    container.add_argument("--env", action="append", type=key_value, default=[], metavar="K=V")
-    container.add_argument(
-        "--secret-env",
-        action="append",
-        type=key_value,
-        default=[],
+    _flag(container, "--command", "commands", action="append", metavar="ARG", help="one argument; repeat")
+    _flag(container, "--entrypoint", "entrypoint")
+    _flag(container, "--env", "environment", action="append", type=key_value, metavar="K=V")
+    _flag(
+        container, "--secret-env", "secret_environment", action="append", type=key_value,
         metavar="K=projects/P/secrets/S/versions/V",
-    )
-    container.add_argument(
-        "--container-volume", action="append", dest="container_volumes", metavar="/HOST:/CTR[:ro]"
-    )
+    )  # fmt: skip
+    _flag(container, "--container-volume", "container_volumes", action="append", metavar="/HOST:/CTR[:ro]")
     container.add_argument(
         "--gcs-volume", action="append", type=gcs_volume, default=[], metavar="BUCKET[/PATH]:/MOUNT"
     )
-    container.add_argument(
-        "--volume",
-        action="append",
-        type=json_object,
-        default=[],
-        metavar="JSON",
+    _flag(
+        container, "--volume", "volumes", action="append", type=document, metavar="JSON",
         help="a Batch Volume object",
-    )
+    )  # fmt: skip
+    _flag(
+        container, "--no-image-streaming", "image_streaming", action="store_false",
+        help="render a job that pulls its image (the operator's image_streaming=False)",
+    )  # fmt: skip
     tasks = parser.add_argument_group("tasks")
-    tasks.add_argument("--task-count", type=int, default=1)
-    tasks.add_argument("--parallelism", type=int)
-    tasks.add_argument("--cpu-milli", type=int)
-    tasks.add_argument("--memory-mib", type=int)
-    tasks.add_argument("--max-run-duration", type=duration_arg, metavar="SECONDS|DURATION")
-    tasks.add_argument("--max-retries", type=int, default=0)
-    tasks.add_argument(
-        "--retry-exit-code", action="append", type=int, dest="retry_exit_codes", metavar="CODE"
-    )
+    _flag(tasks, "--task-count", "task_count", default="1", metavar="N")
+    _flag(tasks, "--parallelism", "parallelism", metavar="N")
+    _flag(tasks, "--cpu-milli", "cpu_milli", metavar="N")
+    _flag(tasks, "--memory-mib", "memory_mib", metavar="N")
+    _flag(tasks, "--max-run-duration", "max_run_duration", metavar="SECONDS|DURATION")
+    _flag(tasks, "--max-retries", "max_retries", default="0", metavar="N")
+    _flag(tasks, "--retry-exit-code", "retry_exit_codes", action="append", metavar="CODE")
     vms = parser.add_argument_group("VMs")
-    vms.add_argument("--machine-type")
-    vms.add_argument("--spot", action="store_true")
-    vms.add_argument("--service-account", metavar="EMAIL")
-    vms.add_argument("--network")
-    vms.add_argument("--subnetwork")
-    vms.add_argument("--no-external-ip", action="store_true")
-    vms.add_argument(
-        "--allowed-location", action="append", dest="allowed_locations", metavar="regions/R|zones/Z"
-    )
+    _flag(vms, "--machine-type", "machine_type")
+    _flag(vms, "--spot", "spot", action="store_true")
+    _flag(vms, "--service-account", "service_account", metavar="EMAIL")
+    _flag(vms, "--network", "network", metavar="global/networks/NAME")
+    _flag(vms, "--subnetwork", "subnetwork", metavar="regions/REGION/subnetworks/NAME")
+    _flag(vms, "--no-external-ip", "no_external_ip", action="store_true")
+    _flag(vms, "--allowed-location", "allowed_locations", action="append", metavar="regions/R|zones/Z")
     job = parser.add_argument_group("job")
-    job.add_argument("--label", action="append", type=key_value, default=[], metavar="K=V")
-    job.add_argument("--logs-destination", choices=("CLOUD_LOGGING", "PATH", "NONE"), default="CLOUD_LOGGING")
-    job.add_argument("--logs-path")
-    job.add_argument("--overrides", type=json_object, metavar="JSON|@FILE", help="deep-merged into the job")
+    _flag(job, "--label", "labels", action="append", type=key_value, metavar="K=V")
+    _flag(
+        job,
+        "--logs-destination",
+        "logs_destination",
+        default="CLOUD_LOGGING",
+        metavar="CLOUD_LOGGING|PATH|NONE",
+    )
+    _flag(job, "--logs-path", "logs_path")
+    _flag(
+        job, "--overrides", "job_overrides", type=document, metavar="JSON|@FILE",
+        help="merged into the job (mappings merge, lists of mappings by index)",
+    )  # fmt: skip
     parser.add_argument(
         "--format",
         choices=("text", "json"),
@@ -122,40 +123,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_arguments(parser)
 
 
+def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The job parameters the flags give, as the operator would receive them."""
+    values = {name: getattr(args, name) for name in FLAGS}
+    for name in ("environment", "secret_environment", "labels"):  # repeated K=V flags: a mapping
+        values[name] = dict(values[name]) if values[name] else None
+    values["volumes"] = [*args.gcs_volume, *(values["volumes"] or [])] or None
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
+    from airflow_batchstream.identity import RESERVED_LABEL_KEYS
+    from airflow_batchstream.spec.forms import Context
+    from airflow_batchstream.spec.parameters import JOB_PARAMETERS, check_parameters, name_parameters
     from airflow_batchstream.spec.problems import errors
     from airflow_batchstream.spec.render import render_job
     from airflow_batchstream.spec.validate import validate_job
 
-    job = render_job(
-        args.image,
-        commands=args.commands,
-        entrypoint=args.entrypoint,
-        volumes=[*args.gcs_volume, *args.volume] or None,
-        container_volumes=args.container_volumes,
-        environment=dict(args.env) or None,
-        secret_environment=dict(args.secret_env) or None,
-        task_count=args.task_count,
-        parallelism=args.parallelism,
-        cpu_milli=args.cpu_milli,
-        memory_mib=args.memory_mib,
-        machine_type=args.machine_type,
-        spot=args.spot,
-        max_run_duration=args.max_run_duration,
-        max_retries=args.max_retries,
-        retry_exit_codes=args.retry_exit_codes,
-        labels=dict(args.label) or None,
-        service_account=args.service_account,
-        network=args.network,
-        subnetwork=args.subnetwork,
-        no_external_ip=args.no_external_ip,
-        allowed_locations=args.allowed_locations,
-        logs_destination=args.logs_destination,
-        logs_path=args.logs_path,
-        job_overrides=args.overrides,
-    )
+    values = parameters_from(args)
+    streaming = values["image_streaming"]
+    policy = policy_from_args(args)
+    # The operator's own labels are not rendered here (they name a task instance), but they count.
+    context = Context(text=True, policy=policy, streaming=streaming, provider_labels=RESERVED_LABEL_KEYS)
+    checked, problems = check_parameters(values, JOB_PARAMETERS, context=context)
+    if errors(problems):
+        for problem in problems:
+            print(f"batchstream render: error: {_one_line(problem)}", file=sys.stderr)
+        return 2
+    job = render_job(**checked)
     print(json.dumps(job, indent=2, ensure_ascii=False))
-    problems = validate_job(job, args.location, policy_from_args(args))
+    policy = replace(policy, streaming_off="error" if streaming else "off")
+    problems = name_parameters(
+        validate_job(job, args.location, policy), JOB_PARAMETERS, checked["job_overrides"]
+    )
     if problems:
-        report(problems, args.output_format, sys.stderr, "rendered job")
+        report([_flagged(problem) for problem in problems], args.output_format, sys.stderr, "rendered job")
     return 1 if errors(problems) else 0
+
+
+def _flagged(problem: Any) -> Any:
+    """The problem naming the flag (``--task-count``) instead of the operator's parameter."""
+    return replace(problem, parameter=FLAGS.get(problem.parameter, problem.parameter))
+
+
+def _one_line(problem: Any) -> str:
+    flagged = _flagged(problem)
+    return f"{flagged.where}: {flagged.message} [{flagged.rule}]; fix: {flagged.fix}"

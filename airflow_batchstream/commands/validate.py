@@ -1,6 +1,7 @@
 """`batchstream validate FILE --location REGION`: check a Batch job config, report every problem.
 
-Exit codes: 0 no errors (warnings are printed), 1 errors found, 2 unreadable file or bad usage.
+Exit codes: 0 no errors (warnings are printed), 1 errors found, 2 unreadable file or bad usage (an
+empty file, one over a limit of :mod:`airflow_batchstream.documents`, or not JSON/YAML).
 """
 
 from __future__ import annotations
@@ -9,43 +10,12 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, get_args
 
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
 from airflow_batchstream.spec.problems import Problem, errors, warnings
 
 LEVELS = get_args(PolicyLevel)
-
-
-class DocumentError(Exception):
-    """The file could not be read or parsed as JSON or YAML."""
-
-
-def load_document(source: str) -> Any:
-    """Read a JSON or YAML document from a path, or from stdin when ``source`` is ``-``.
-
-    ``.json`` files are parsed as JSON (exact error positions); anything else as YAML, which also
-    reads JSON.
-
-    :param source: file path or ``-``.
-    :raises DocumentError: unreadable or unparsable input, with the reason.
-    """
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DocumentError(f"cannot read {source}: {exc}") from exc
-    if source.endswith(".json"):
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise DocumentError(f"{source} is not valid JSON: {exc}") from exc
-    import yaml  # only the CLI needs it; keep `spec` free of it
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"{source} is not valid YAML or JSON: {exc}") from exc
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,14 +35,24 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--label-charset", choices=("unicode", "ascii"), help="label characters allowed (default: unicode)"
     )
+    group.add_argument(
+        "--image-reference-grammar",
+        choices=LEVELS,
+        help="level for image names, tags and digests outside the registry grammar (default: warning)",
+    )
+
+
+_POLICY_OPTIONS = (
+    "gcr_hosts",
+    "unknown_region",
+    "out_of_region_locations",
+    "label_charset",
+    "image_reference_grammar",
+)
 
 
 def policy_from_args(args: argparse.Namespace) -> ValidationPolicy:
-    chosen = {
-        name: getattr(args, name)
-        for name in ("gcr_hosts", "unknown_region", "out_of_region_locations", "label_charset")
-        if getattr(args, name, None) is not None
-    }
+    chosen = {name: getattr(args, name) for name in _POLICY_OPTIONS if getattr(args, name, None) is not None}
     return replace(DEFAULT_POLICY, **chosen)
 
 
@@ -99,14 +79,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="FILE", help="job config, JSON or YAML (as gcloud batch --config); - for stdin"
     )
-    parser.add_argument("--location", required=True, help="the job's region, e.g. us-central1")
+    parser.add_argument(
+        "--location",
+        required=True,
+        help="the job's region, e.g. us-central1, or projects/PROJECT/locations/REGION to also check "
+        "that an instance template belongs to PROJECT",
+    )
     parser.add_argument("--job-id", help="also check the job id")
+    parser.add_argument("--request-id", help="also check the CreateJob request id (a non-zero UUID)")
     parser.add_argument("--format", choices=("text", "json"), default="text", dest="output_format")
     add_policy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from airflow_batchstream.spec.validate import validate_job, validate_job_id
+    from airflow_batchstream.documents import DocumentError, load_document
+    from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_request_id
 
     try:
         job = load_document(args.file)
@@ -114,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"batchstream validate: {exc}", file=sys.stderr)
         return 2
     problems = validate_job(job, args.location, policy_from_args(args))
+    if args.request_id is not None:
+        problems = validate_request_id(args.request_id) + problems
     if args.job_id is not None:
         problems = validate_job_id(args.job_id) + problems
     report(problems, args.output_format, sys.stdout, args.file)

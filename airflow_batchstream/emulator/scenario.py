@@ -26,13 +26,18 @@ job no rule matches simply succeeds after the default phases. File format (YAML 
 
 A bare list is accepted as ``rules``. ``exit_code: N`` is short for ``exit_codes: {"*": N}``.
 Several keys in one ``match`` must all fit; an empty ``match`` fits every job.
+
+Files are read by :func:`airflow_batchstream.documents.load_document` (size, alias and nesting
+limits). A scenario of the wrong shape raises :class:`ScenarioError` naming the place, e.g.
+``rules[0].exit_codes["*"]: expected an integer exit code, got 'x'``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
+import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +46,31 @@ from typing import Any
 from airflow_batchstream.emulator.timeline import INF, PREEMPTED, Attempt
 
 ALL_TASKS = "*"
+
+
+class ScenarioError(ValueError):
+    """A scenario of the wrong shape; the message names where (``rules[0].phases``) and what."""
+
+
+def _int(value: Any, where: str) -> int:
+    """An integer, or its decimal text (JSON object keys are text)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"{where}: expected an integer exit code, got {reprlib.repr(value)}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{where}: expected true or false, got {reprlib.repr(value)}")
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{where}: expected a mapping, got {reprlib.repr(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -54,17 +84,21 @@ class Phases:
     cancelling: float = 2.0
     deleting: float = 2.0
 
-    def merged(self, overrides: Mapping[str, Any]) -> Phases:
+    def merged(self, overrides: Mapping[str, Any], where: str = "phases") -> Phases:
         """These phases with some replaced; unknown names and negative lengths are errors."""
         known = {f.name for f in dataclasses.fields(self)}
-        unknown = set(overrides) - known
+        unknown = set(_mapping(overrides, where)) - known
         if unknown:
-            raise ValueError(f"unknown phase(s) {sorted(unknown)}; known: {sorted(known)}")
-        values = {name: float(value) for name, value in overrides.items()}
-        negative = [name for name, value in values.items() if value < 0]
-        if negative:
-            raise ValueError(f"phase(s) {negative} must not be negative")
-        return dataclasses.replace(self, **values)
+            raise ScenarioError(
+                f"{where}: unknown phase(s) {sorted(map(str, unknown))}; known: {sorted(known)}"
+            )
+        for name, value in overrides.items():
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+            if not 0 <= number < math.inf:
+                raise ScenarioError(
+                    f"{where}.{name}: expected seconds (a number, 0 or more), got {reprlib.repr(value)}"
+                )
+        return dataclasses.replace(self, **{name: float(value) for name, value in overrides.items()})
 
 
 @dataclass(frozen=True)
@@ -109,17 +143,21 @@ class Rule:
     def __post_init__(self) -> None:
         Phases().merged(self.phases)  # fail at load time, not at the first matching job
         if self.fail_before_running == 0:
-            raise ValueError("fail_before_running needs a non-zero exit code (e.g. 50002)")
+            raise ScenarioError("fail_before_running needs a non-zero exit code (e.g. 50002)")
         object.__setattr__(self, "exit_codes", _normalize_exit_codes(self.exit_codes))
 
 
-def _normalize_exit_codes(codes: Mapping[Any, Any]) -> dict[int | str, tuple[int, ...]]:
+def _normalize_exit_codes(
+    codes: Mapping[Any, Any], where: str = "exit_codes"
+) -> dict[int | str, tuple[int, ...]]:
     normalized: dict[int | str, tuple[int, ...]] = {}
-    for key, value in codes.items():
-        index: int | str = ALL_TASKS if key == ALL_TASKS else int(key)
-        sequence = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else (int(value),)
+    for key, value in _mapping(codes, where).items():
+        at = f"{where}[{key!r}]"
+        index: int | str = ALL_TASKS if key == ALL_TASKS else _int(key, f"{at} (a task index or '*')")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        sequence = tuple(_int(v, at) for v in values)
         if not sequence:
-            raise ValueError(f"exit_codes[{key!r}] must not be empty")
+            raise ScenarioError(f"{at} must not be empty")
         normalized[index] = sequence
     return normalized
 
@@ -172,25 +210,39 @@ class Scenario:
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any] | Sequence[Any]) -> Scenario:
-        """Build from the parsed file shape (a mapping with ``rules``/``phases``, or a rule list)."""
+        """Build from the parsed file shape (a mapping with ``rules``/``phases``, or a rule list).
+
+        :raises ScenarioError: naming where the shape is wrong.
+        """
         if isinstance(obj, Mapping):
             unknown = set(obj) - {"rules", "phases"}
             if unknown:
-                raise ValueError(f"unknown scenario key(s) {sorted(unknown)}; expected 'rules', 'phases'")
+                raise ScenarioError(
+                    f"unknown scenario key(s) {sorted(map(str, unknown))}; expected 'rules', 'phases'"
+                )
             rules, phases = obj.get("rules") or [], obj.get("phases") or {}
-        else:
+        elif isinstance(obj, (list, tuple)):
             rules, phases = obj, {}
-        return cls(rules=tuple(_rule_from_obj(r) for r in rules), phases=Phases().merged(phases))
+        else:
+            raise ScenarioError(
+                "a scenario is a mapping with 'rules' and 'phases', or a list of rules; "
+                f"got {reprlib.repr(obj)}"
+            )
+        if not isinstance(rules, (list, tuple)):
+            raise ScenarioError(f"rules: expected a list of rules, got {reprlib.repr(rules)}")
+        built = tuple(_rule_from_obj(rule, f"rules[{n}]") for n, rule in enumerate(rules))
+        return cls(rules=built, phases=Phases().merged(phases))
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
-        """Read a YAML or JSON scenario file."""
-        text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith(".json"):
-            return cls.from_obj(json.loads(text))
-        import yaml  # only when a YAML file is given
+        """Read a YAML or JSON scenario file through the one safe loader.
 
-        return cls.from_obj(yaml.safe_load(text) or {})
+        :raises DocumentError: unreadable, empty, or over a limit.
+        :raises ScenarioError: the wrong shape.
+        """
+        from airflow_batchstream.documents import load_document
+
+        return cls.from_obj(load_document(path))
 
     @classmethod
     def coerce(cls, value: Scenario | Mapping[str, Any] | Sequence[Any] | str | Path | None) -> Scenario:
@@ -209,29 +261,38 @@ _RULE_KEYS = {f.name for f in dataclasses.fields(Rule)} | {"exit_code"}
 _MATCH_KEYS = {f.name for f in dataclasses.fields(Match)}
 
 
-def _rule_from_obj(obj: Rule | Mapping[str, Any]) -> Rule:
+def _rule_from_obj(obj: Rule | Mapping[str, Any], where: str = "rule") -> Rule:
     if isinstance(obj, Rule):
         return obj
     if not isinstance(obj, Mapping):
-        raise ValueError(f"a scenario rule must be a mapping, got {obj!r}")
+        raise ScenarioError(f"{where}: a scenario rule must be a mapping, got {reprlib.repr(obj)}")
     unknown = set(obj) - _RULE_KEYS
     if unknown:
-        raise ValueError(f"unknown rule key(s) {sorted(unknown)}; known: {sorted(_RULE_KEYS)}")
-    match = obj.get("match") or {}
+        raise ScenarioError(
+            f"{where}: unknown rule key(s) {sorted(map(str, unknown))}; known: {sorted(_RULE_KEYS)}"
+        )
+    match = _mapping(obj.get("match") or {}, f"{where}.match")
     unknown_match = set(match) - _MATCH_KEYS
     if unknown_match:
-        raise ValueError(f"unknown match key(s) {sorted(unknown_match)}; known: {sorted(_MATCH_KEYS)}")
-    exit_codes = dict(obj.get("exit_codes") or {})
+        raise ScenarioError(
+            f"{where}.match: unknown key(s) {sorted(map(str, unknown_match))}; known: {sorted(_MATCH_KEYS)}"
+        )
+    exit_codes = dict(_mapping(obj.get("exit_codes") or {}, f"{where}.exit_codes"))
     if "exit_code" in obj:
         exit_codes[ALL_TASKS] = obj["exit_code"]
+    fail_before_running = obj.get("fail_before_running")
+    phases = obj.get("phases") or {}
+    Phases().merged(phases, f"{where}.phases")  # here, so that the message names the rule
     return Rule(
         match=Match(**{k: str(v) for k, v in match.items()}),
-        phases=dict(obj.get("phases") or {}),
-        exit_codes=exit_codes,
-        preempt_first_attempt=bool(obj.get("preempt_first_attempt", False)),
-        stay_running=bool(obj.get("stay_running", False)),
-        fail_before_running=int(obj["fail_before_running"])
-        if obj.get("fail_before_running") is not None
-        else None,
-        name=obj.get("name"),
+        phases=dict(phases),
+        exit_codes=_normalize_exit_codes(exit_codes, f"{where}.exit_codes"),
+        preempt_first_attempt=_bool(
+            obj.get("preempt_first_attempt", False), f"{where}.preempt_first_attempt"
+        ),
+        stay_running=_bool(obj.get("stay_running", False), f"{where}.stay_running"),
+        fail_before_running=None
+        if fail_before_running is None
+        else _int(fail_before_running, f"{where}.fail_before_running"),
+        name=None if obj.get("name") is None else str(obj["name"]),
     )

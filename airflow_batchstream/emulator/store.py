@@ -38,16 +38,19 @@ from airflow_batchstream.emulator.timeline import (
     build_timeline,
 )
 from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, region_of_allowed_location
-from airflow_batchstream.spec.policy import BATCH_REGIONS
-from airflow_batchstream.spec.validate import (
+from airflow_batchstream.spec.limits import (
+    DYNAMIC_WORKLOAD_SCHEDULER_LABEL,
     JOB_ID_RE,
     LIFECYCLE_ACTIONS,
     MAX_JOB_BYTES,
     MAX_PARALLELISM,
     MAX_RETRIES,
     MAX_TASKS,
+    PREDEFINED_JOB_LABELS,
+    PREDEFINED_VM_LABELS,
     RESERVED_LABEL_PREFIXES,
 )
+from airflow_batchstream.spec.policy import BATCH_REGIONS
 
 JobPB = batch.Job.pb()
 JobStatusPB = batch.JobStatus.pb()
@@ -180,8 +183,12 @@ def _validate_request_id(request_id: str, *, uuid4: bool = False) -> None:
         raise _invalid(f"request_id {request_id!r} is not a version-4 UUID.")
 
 
-def _validate_job(spec, parent_location: str) -> None:
-    """What CreateJob rejects (reference section 6); the rest is the validator's business."""
+def _validate_job(spec, parent_project: str, parent_location: str) -> None:
+    """What CreateJob rejects, as Google documents it; the rest is the validator's business.
+
+    A model of its own on protobuf messages, sharing only constants with ``spec.validate``: an
+    emulator that ran the validator could not catch a validator bug.
+    """
     if spec.ByteSize() > MAX_JOB_BYTES:
         raise _invalid(f"The job definition is {spec.ByteSize()} bytes; at most {MAX_JOB_BYTES} are allowed.")
     if len(spec.task_groups) != 1:
@@ -216,9 +223,8 @@ def _validate_job(spec, parent_location: str) -> None:
         )
     if len(task_spec.lifecycle_policies) > 1:
         raise _invalid("taskSpec.lifecyclePolicies: only one lifecycle policy is supported.")
-    reserved = [k for k in spec.labels if k.startswith(RESERVED_LABEL_PREFIXES)]
-    if reserved:
-        raise _invalid(f"Labels {sorted(reserved)} use a reserved prefix (goog-, google-).")
+    _validate_labels(spec)
+    _validate_instances(spec.allocation_policy, parent_project)
     locations = spec.allocation_policy.location.allowed_locations
     regions = {region_of_allowed_location(entry) for entry in locations}
     if None in regions:
@@ -232,6 +238,52 @@ def _validate_job(spec, parent_location: str) -> None:
         raise _invalid(
             f"allocationPolicy.location.allowedLocations {list(locations)} are outside the job's location "
             f"{parent_location}."
+        )
+
+
+def _label_maps(spec):
+    """(where, labels, Batch's predefined labels there) for the job, its runnables and its VMs."""
+    yield "labels", spec.labels, PREDEFINED_JOB_LABELS
+    for index, runnable in enumerate(spec.task_groups[0].task_spec.runnables):
+        yield f"taskGroups[0].taskSpec.runnables[{index}].labels", runnable.labels, PREDEFINED_JOB_LABELS
+    yield "allocationPolicy.labels", spec.allocation_policy.labels, PREDEFINED_VM_LABELS
+
+
+def _validate_labels(spec) -> None:
+    """Custom labels cannot override Batch's predefined ones: batch-* or reserved goog-/google-."""
+    for where, labels, predefined in _label_maps(spec):
+        dws = {DYNAMIC_WORKLOAD_SCHEDULER_LABEL} if where == "labels" else set()
+        overriding = sorted(
+            key
+            for key in labels
+            if key in predefined or (key.startswith(RESERVED_LABEL_PREFIXES) and key not in dws)
+        )
+        if overriding:
+            raise _invalid(
+                f"{where} {overriding}: a custom label cannot override a predefined label "
+                "(batch-job-id, batch-job-uid, batch-node) or use a reserved prefix (goog-, google-)."
+            )
+
+
+def _validate_instances(allocation, parent_project: str) -> None:
+    """A global instance template of the job's project; a boot disk from an image."""
+    if not allocation.instances:
+        return
+    first = allocation.instances[0]
+    template = first.instance_template
+    if "/regions/" in f"/{template}":
+        raise _invalid(
+            f"Instance template {template!r} is regional; only global instance templates are supported."
+        )
+    owner = re.search(r"(?:^|/)projects/([^/]+)/", template)
+    if owner and owner.group(1).isdigit() == parent_project.isdigit() and owner.group(1) != parent_project:
+        raise _invalid(
+            f"Instance template {template!r} is not in the job's project {parent_project}; only templates "
+            "of the same project are supported."
+        )
+    if first.policy.boot_disk.snapshot:
+        raise _invalid(
+            "allocationPolicy.instances[0].policy.bootDisk: snapshot is not supported as boot disk."
         )
 
 
@@ -321,7 +373,7 @@ class Store:
                 return self._render(replay, self.clock())
             if not request.HasField("job"):
                 raise _invalid("job is required.")
-            _validate_job(request.job, parent_match.group(2))
+            _validate_job(request.job, parent_match.group(1), parent_match.group(2))
             job_id = request.job_id or f"job-{uuid.uuid4().hex[:24]}"
             name = f"{request.parent}/jobs/{job_id}"
             now = self.clock()

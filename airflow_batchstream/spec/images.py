@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
+from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy, problems_at_level
 from airflow_batchstream.spec.problems import Problem, Severity
 
 #: ``LOC-docker.pkg.dev``; LOC is a region (``us-east1``) or a multi-region (``us``).
@@ -35,6 +35,8 @@ _REGION = r"[a-z]+-[a-z]+[0-9]+"
 REGION_RE = re.compile(rf"^{_REGION}$")
 #: Zone ``us-central1-a`` -> region ``us-central1``.
 ZONE_RE = re.compile(rf"^(?P<region>{_REGION})-[a-z]$")
+#: A character no image reference contains (host, path, tag and digest grammars together).
+NOT_IN_REFERENCE_RE = re.compile(r"[^A-Za-z0-9._:/@-]")
 #: Many clients refuse ``host/name`` longer than this (distribution spec).
 MAX_NAME_LENGTH = 255
 
@@ -103,198 +105,222 @@ def parse_image(
 
     The ref is None exactly when an error was found (so ``ref is None`` means "not streamable as
     written"); warnings (a ``gcr.io`` host under the default policy, an unknown AR location, an
-    unusual project id) come with a ref.
+    unusual project id, a name outside the registry grammar) come with a ref.
 
     :param uri: the ``imageUri`` value.
-    :param policy: decides how ``*.gcr.io`` hosts and unknown locations are reported.
+    :param policy: decides how ``*.gcr.io`` hosts, unknown locations and the reference grammar are
+        reported.
     :param path: JSON path used in the problems, e.g. ``taskGroups[0]...container.imageUri``.
     :return: ``(ref or None, problems)``.
     """
     if not isinstance(uri, str):
-        return None, [_error(path, f"imageUri must be a string, got {type(uri).__name__} {uri!r}")]
+        return None, [_layout(path, f"imageUri must be a string, got {type(uri).__name__} {uri!r}")]
     problems: list[Problem] = []
-    ref = _parse(uri, path, policy, problems)
+    ref = _Parser(uri, path, policy, problems).parse()
     if any(p.is_error for p in problems):
         return None, problems
     return ref, problems
 
 
-def _parse(uri: str, path: str, policy: ValidationPolicy, problems: list[Problem]) -> ImageRef | None:
-    if not uri or uri != uri.strip():
-        problems.append(_error(path, f"image URI {uri!r} is empty or has surrounding whitespace"))
-        return None
-    if "://" in uri:
-        problems.append(
-            _error(path, f"image URI {uri!r} has a scheme", fix=f"drop the scheme, e.g. {_EXAMPLE}")
-        )
-        return None
-    host, slash, rest = uri.partition("/")
-    location = _host_location(host, uri, path, policy, problems)
-    if location is None:
-        return None
-    if not slash or not rest:
-        problems.append(_error(path, f"image URI {uri!r} names no project/repository/image"))
-        return None
-    remainder, digest = _split_digest(rest, uri, path, problems)
-    remainder, tag = _split_tag(remainder, uri, path, problems)
-    if len(f"{host}/{remainder}") > MAX_NAME_LENGTH:
-        problems.append(_error(path, f"image name in {uri!r} is longer than {MAX_NAME_LENGTH} characters"))
-    parts = _split_components(remainder, uri, path, problems)
-    if parts is None:
-        return None
-    is_gcr = host in policy.gcr_host_locations
-    return _assemble(host, location, parts, tag, digest, is_gcr, uri, path, problems)
+@dataclass
+class _Parser:
+    """One parse: the URI, where it is, the policy, and the problems found so far."""
 
+    uri: str
+    path: str
+    policy: ValidationPolicy
+    problems: list[Problem]
 
-def _host_location(
-    host: str, uri: str, path: str, policy: ValidationPolicy, problems: list[Problem]
-) -> str | None:
-    match = AR_HOST_RE.match(host)
-    if match:
-        location = match.group("loc")
-        if location not in policy.batch_regions and location not in policy.multi_regions:
-            problems.extend(
+    def parse(self) -> ImageRef | None:
+        uri = self.uri
+        if not uri or uri != uri.strip():
+            self.problems.append(
+                _layout(self.path, f"image URI {uri!r} is empty or has surrounding whitespace")
+            )
+            return None
+        if "://" in uri:
+            self.problems.append(
+                _layout(self.path, f"image URI {uri!r} has a scheme", fix=f"drop the scheme, e.g. {_EXAMPLE}")
+            )
+            return None
+        foreign = sorted(set(NOT_IN_REFERENCE_RE.findall(uri)))
+        if foreign and _level(self.policy, _RULE_AR, "grammar") == "error":
+            # Held to the grammar (the image preflight), characters no reference holds are said first
+            # and alone; otherwise the host or grammar checks below name the part that holds them.
+            self.grammar(
+                f"{uri!r} is not an image reference: {', '.join(map(repr, foreign))} cannot appear in one",
+                f"write LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE[:TAG], e.g. {_EXAMPLE}",
+            )
+            return None
+        host, slash, rest = uri.partition("/")
+        location = self.host_location(host)
+        if location is None:
+            return None
+        if not slash or not rest:
+            self.problems.append(_layout(self.path, f"image URI {uri!r} names no project/repository/image"))
+            return None
+        remainder, digest = self.split_digest(rest)
+        remainder, tag = self.split_tag(remainder)
+        if len(f"{host}/{remainder}") > MAX_NAME_LENGTH:
+            self.grammar(f"image name in {uri!r} is longer than {MAX_NAME_LENGTH} characters", _GRAMMAR_FIX)
+        parts = remainder.split("/")
+        if "" in parts:
+            self.problems.append(_layout(self.path, f"image URI {uri!r} has an empty path segment"))
+            return None
+        bad = [part for part in parts if not COMPONENT_RE.match(part)]
+        if bad:
+            self.grammar(
+                f"path component {bad[0]!r} of {uri!r} is outside the registry grammar: components are "
+                "lowercase letters and digits separated by '.', '_', '__' or '-'",
+                "use lowercase names, e.g. my-project/my-repo/my-image",
+            )
+        return self.assemble(host, location, parts, tag, digest)
+
+    def grammar(self, message: str, fix: str) -> None:
+        """A reference outside the OCI grammar, reported at ``policy.image_reference_grammar``."""
+        level = _level(self.policy, _RULE_AR, "grammar")
+        self.problems.extend(problems_at_level(level, self.path, _RULE_AR, message, fix))
+
+    def host_location(self, host: str) -> str | None:
+        uri, path, policy = self.uri, self.path, self.policy
+        match = AR_HOST_RE.match(host)
+        if match:
+            location = match.group("loc")
+            if location not in policy.batch_regions and location not in policy.multi_regions:
+                self.problems.extend(
+                    problems_at_level(
+                        _level(policy, _RULE_AR, "unknown-location"),
+                        path,
+                        _RULE_AR,
+                        f"Artifact Registry location {location!r} of {uri!r} is not a known region or "
+                        "multi-region",
+                        "check the spelling of the location in the host name, or extend "
+                        "ValidationPolicy.batch_regions / multi_regions",
+                    )
+                )
+            return location
+        gcr = policy.gcr_host_locations
+        if host in gcr:
+            self.problems.extend(
                 problems_at_level(
-                    policy.unknown_region,
+                    _level(policy, _RULE_GCR, "gcr-host"),
                     path,
-                    _RULE_AR,
-                    f"Artifact Registry location {location!r} of {uri!r} is not a known region or "
-                    "multi-region",
-                    "check the spelling of the location in the host name, or extend "
-                    "ValidationPolicy.batch_regions / multi_regions",
+                    _RULE_GCR,
+                    f"image {uri!r} is on {host}; Batch documents image streaming only for "
+                    "LOCATION-docker.pkg.dev hosts",
+                    f"push the image to an Artifact Registry repository, e.g. {_EXAMPLE}, or set "
+                    "ValidationPolicy.gcr_hosts",
                 )
             )
-        return location
-    gcr = policy.gcr_host_locations
-    if host in gcr:
-        problems.extend(
-            problems_at_level(
-                policy.gcr_hosts,
-                path,
-                _RULE_GCR,
-                f"image {uri!r} is on {host}; Batch documents image streaming only for "
-                "LOCATION-docker.pkg.dev hosts",
-                f"push the image to an Artifact Registry repository, e.g. {_EXAMPLE}, or set "
-                "ValidationPolicy.gcr_hosts",
-            )
-        )
-        return gcr[host]
-    hint = " (Docker Hub)" if "." not in host and ":" not in host else ""
-    problems.append(
-        _error(
-            path,
-            f"image {uri!r} is not in Artifact Registry: host {host!r}{hint} is not LOCATION-docker.pkg.dev;"
-            " images elsewhere are not streamed",
-            fix=f"push the image to Artifact Registry in the job's region and use e.g. {_EXAMPLE}",
-        )
-    )
-    return None
-
-
-def _split_digest(rest: str, uri: str, path: str, problems: list[Problem]) -> tuple[str, str | None]:
-    remainder, at, digest = rest.partition("@")
-    if not at:
-        return rest, None
-    if not DIGEST_RE.match(digest):
-        problems.append(
-            _error(
-                path,
-                f"digest {digest!r} in {uri!r} is not sha256: followed by 64 lowercase hex digits",
-                fix="use the digest the registry reports, e.g. @sha256:<64 hex digits>",
-            )
-        )
-        return remainder, None
-    return remainder, digest
-
-
-def _split_tag(remainder: str, uri: str, path: str, problems: list[Problem]) -> tuple[str, str | None]:
-    # The tag is after the last ':' that follows the last '/'; a ':' earlier is not a tag.
-    last_slash = remainder.rfind("/")
-    colon = remainder.find(":", last_slash + 1)
-    if colon < 0:
-        return remainder, None
-    name, tag = remainder[:colon], remainder[colon + 1 :]
-    if not TAG_RE.match(tag):
-        problems.append(
-            _error(
-                path,
-                f"tag {tag!r} in {uri!r} is invalid (letters, digits, '_', '.', '-'; "
-                "first not '.' or '-'; at most 128)",
-                fix="use a tag such as 1.0 or v2024-01-01",
-            )
-        )
-        return name, None
-    return name, tag
-
-
-def _split_components(remainder: str, uri: str, path: str, problems: list[Problem]) -> list[str] | None:
-    parts = remainder.split("/")
-    bad = [part for part in parts if not COMPONENT_RE.match(part)]
-    if bad:
-        problems.append(
-            _error(
-                path,
-                f"path component {bad[0]!r} of {uri!r} is invalid: components are lowercase letters "
-                "and digits separated by '.', '_', '__' or '-'",
-                fix="use lowercase names, e.g. my-project/my-repo/my-image",
-            )
-        )
-        return None
-    return parts
-
-
-def _assemble(
-    host: str,
-    location: str,
-    parts: list[str],
-    tag: str | None,
-    digest: str | None,
-    is_gcr: bool,
-    uri: str,
-    path: str,
-    problems: list[Problem],
-) -> ImageRef | None:
-    # A first segment with a dot is a domain: "example.com/proj" is project "example.com:proj".
-    domain_scoped = "." in parts[0]
-    project_parts = 2 if domain_scoped else 1
-    repository_parts = 0 if is_gcr else 1
-    needed = project_parts + repository_parts + 1
-    if len(parts) < needed:
-        layout = "PROJECT/IMAGE" if is_gcr else "PROJECT/REPOSITORY/IMAGE"
-        if domain_scoped:
-            layout = "DOMAIN/" + layout
-        problems.append(
-            _error(
-                path,
-                f"image {uri!r} has {len(parts)} path component(s); {host} needs {layout}",
-                fix=f"write the full path, e.g. {_EXAMPLE}",
-            )
-        )
-        return None
-    project = ":".join(parts[:project_parts])
-    _check_project_id(parts[project_parts - 1], uri, path, problems)
-    repository = host if is_gcr else parts[project_parts]
-    image = "/".join(parts[project_parts + repository_parts :])
-    return ImageRef(host, location, project, repository, image, tag, digest)
-
-
-def _check_project_id(project_id: str, uri: str, path: str, problems: list[Problem]) -> None:
-    # Only a warning: the registry is the authority, and old or test projects may not match.
-    if not PROJECT_ID_RE.match(project_id):
-        problems.append(
+            return gcr[host]
+        # A first component that is no host name (no dot, not localhost) is Docker Hub's: "ubuntu:22.04".
+        name = host.split(":")[0]
+        if COMPONENT_RE.match(name) and "." not in name and name != "localhost":
+            where = "it is a Docker Hub name"
+        else:
+            where = f"host {host!r} is not LOCATION-docker.pkg.dev"
+        self.problems.append(
             Problem(
                 path,
                 _RULE_AR,
-                f"project id {project_id!r} in {uri!r} does not look like a Google Cloud project id "
-                "(6-30 chars: lowercase letters, digits, '-')",
-                "check the project segment of the image URI",
-                Severity.WARNING,
+                f"image {uri!r} is not in Artifact Registry: {where}; images elsewhere are not streamed",
+                f"push the image to Artifact Registry in the job's region and use e.g. {_EXAMPLE}",
+                _severity(_RULE_AR, "host"),
             )
         )
+        return None
+
+    def split_digest(self, rest: str) -> tuple[str, str | None]:
+        remainder, at, digest = rest.partition("@")
+        if not at:
+            return rest, None
+        if not DIGEST_RE.match(digest):
+            self.grammar(
+                f"digest {digest!r} in {self.uri!r} is not sha256: followed by 64 lowercase hex digits",
+                "use the digest the registry reports, e.g. @sha256:<64 hex digits>",
+            )
+        return remainder, digest
+
+    def split_tag(self, remainder: str) -> tuple[str, str | None]:
+        # The tag is after the last ':' that follows the last '/'; a ':' earlier is not a tag.
+        last_slash = remainder.rfind("/")
+        colon = remainder.find(":", last_slash + 1)
+        if colon < 0:
+            return remainder, None
+        name, tag = remainder[:colon], remainder[colon + 1 :]
+        if not TAG_RE.match(tag):
+            self.grammar(
+                f"tag {tag!r} in {self.uri!r} is outside the registry grammar (letters, digits, '_', "
+                "'.', '-'; first not '.' or '-'; at most 128)",
+                "use a tag such as 1.0 or v2024-01-01",
+            )
+        return name, tag
+
+    def assemble(
+        self, host: str, location: str, parts: list[str], tag: str | None, digest: str | None
+    ) -> ImageRef | None:
+        is_gcr = host in self.policy.gcr_host_locations
+        # A first segment with a dot is a domain: "example.com/proj" is project "example.com:proj".
+        domain_scoped = "." in parts[0]
+        project_parts = 2 if domain_scoped else 1
+        repository_parts = 0 if is_gcr else 1
+        needed = project_parts + repository_parts + 1
+        if len(parts) < needed:
+            layout = "PROJECT/IMAGE" if is_gcr else "PROJECT/REPOSITORY/IMAGE"
+            if domain_scoped:
+                layout = "DOMAIN/" + layout
+            self.problems.append(
+                _layout(
+                    self.path,
+                    f"image {self.uri!r} has {len(parts)} path component(s); {host} needs {layout}",
+                    fix=f"write the full path, e.g. {_EXAMPLE}",
+                )
+            )
+            return None
+        project = ":".join(parts[:project_parts])
+        self.check_project_id(parts[project_parts - 1])
+        repository = host if is_gcr else parts[project_parts]
+        image = "/".join(parts[project_parts + repository_parts :])
+        return ImageRef(host, location, project, repository, image, tag, digest)
+
+    def check_project_id(self, project_id: str) -> None:
+        if not PROJECT_ID_RE.match(project_id):
+            self.problems.append(
+                Problem(
+                    self.path,
+                    _RULE_AR,
+                    f"project id {project_id!r} in {self.uri!r} does not look like a Google Cloud "
+                    "project id (6-30 chars: lowercase letters, digits, '-')",
+                    "check the project segment of the image URI",
+                    _severity(_RULE_AR, "project-id"),
+                )
+            )
 
 
-def _error(path: str, message: str, fix: str = f"use an Artifact Registry URI such as {_EXAMPLE}") -> Problem:
-    return Problem(path, _RULE_AR, message, fix)
+_GRAMMAR_FIX = "shorten the repository or image name"
+_LAYOUT_FIX = f"use an Artifact Registry URI such as {_EXAMPLE}"
+
+
+def _layout(
+    path: str, message: str, fix: str = f"use an Artifact Registry URI such as {_EXAMPLE}"
+) -> Problem:
+    """The URI does not have Artifact Registry's documented layout (rule IS-1)."""
+    return Problem(path, _RULE_AR, message, fix, _severity(_RULE_AR, "layout"))
+
+
+def _severity(rule: str, name: str) -> Severity:
+    """The severity the rule catalog gives a condition."""
+    # Imported on the first problem: the parameter checks import this module when a DAG is parsed.
+    from airflow_batchstream.spec import catalog
+
+    return catalog.severity(rule, name)
+
+
+def _level(policy: ValidationPolicy, rule: str, name: str) -> PolicyLevel:
+    """The level ``policy`` gives a policy condition of the rule catalog."""
+    from airflow_batchstream.spec import catalog
+
+    return catalog.level(policy, rule, name)
 
 
 def region_of_allowed_location(entry: str) -> str | None:

@@ -72,8 +72,15 @@ class ValidationPolicy:
         error since the 2026-07-31 cutover; projects with the 2027-06-30 grace may lower it).
     :param label_charset: ``unicode`` allows international lowercase letters in labels as Google
         documents; ``ascii`` enforces the strict ``[a-z0-9_-]`` subset.
+    :param image_reference_grammar: level for an image reference outside the OCI distribution
+        grammar (lowercase name components, tag syntax, ``sha256:`` digests, 255 characters), which
+        neither Artifact Registry nor Batch restates. The image preflight always treats it as an error.
     :param oci_manifest: level for an OCI image manifest (the docs name only Docker schema 2).
     :param oci_index: level for a manifest list / OCI index (resolved to the job's platform either way).
+    :param streaming_off: level for a job in which no container streams its image (rule IS-OFF). A
+        warning for job files in general; the operator and ``batchstream render`` hold it to an
+        error, since streaming is their contract, unless ``image_streaming=False`` asks for a job
+        that pulls its image (then it is off).
     """
 
     batch_regions: frozenset[str] = BATCH_REGIONS
@@ -83,8 +90,10 @@ class ValidationPolicy:
     gcr_host_locations: Mapping[str, str] = field(default_factory=lambda: dict(GCR_HOSTS))
     out_of_region_locations: PolicyLevel = "error"
     label_charset: Literal["unicode", "ascii"] = "unicode"
+    image_reference_grammar: PolicyLevel = "warning"
     oci_manifest: PolicyLevel = "off"
     oci_index: PolicyLevel = "off"
+    streaming_off: PolicyLevel = "warning"
 
 
 DEFAULT_POLICY = ValidationPolicy()

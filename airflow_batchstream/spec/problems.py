@@ -21,6 +21,8 @@ class Problem:
     :param message: what is wrong, naming the offending value.
     :param fix: what to do about it.
     :param severity: errors stop submission; warnings are reported and let it go on.
+    :param parameter: the operator or command-line parameter the user wrote that rendered the
+        field (``task_count``), when one did; named first in messages.
     """
 
     path: str
@@ -28,19 +30,30 @@ class Problem:
     message: str
     fix: str
     severity: Severity = Severity.ERROR
+    parameter: str | None = None
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
     def to_dict(self) -> dict[str, str]:
+        """The fields as JSON; ``parameter`` only when the problem has one."""
         data = asdict(self)
         data["severity"] = self.severity.value
+        if data["parameter"] is None:
+            del data["parameter"]
         return data
 
+    @property
+    def where(self) -> str:
+        """``parameter (path)``, or whichever of the two there is; ``(job)`` for the job as a whole."""
+        if self.parameter and self.path and self.path != self.parameter:
+            return f"{self.parameter} ({self.path})"
+        return self.parameter or self.path or "(job)"
+
     def format(self) -> str:
-        """``PATH: message [rule-id]`` then the fix on its own indented line."""
-        where = self.path or "(job)"
+        """``WHERE: message [rule-id]`` then the fix on its own indented line (WHERE: :attr:`where`)."""
+        where = self.where
         prefix = "" if self.is_error else "warning: "
         return f"{where}: {prefix}{self.message} [{self.rule}]\n    fix: {self.fix}"
 

@@ -1,27 +1,29 @@
 """DAG parameters -> a Batch v1 ``Job`` as a JSON-shaped dict, with image streaming on.
 
 The output is camelCase, exactly what ``gcloud batch jobs submit --config`` and the REST API take,
-and what ``google.cloud.batch_v1.Job.from_json(json.dumps(job))`` parses. Rendering never
-validates (that is :func:`airflow_batchstream.spec.validate.validate_job`) and is deterministic:
-equal arguments give equal JSON, maps are emitted with sorted keys, inputs are copied, never
-aliased. Each helper builds one fragment of the job and returns it, or None when there is nothing
-to say, so that Batch's own defaults apply.
+and what ``google.cloud.batch_v1.Job.from_json(json.dumps(job))`` parses. Rendering checks each
+parameter's type and form against :mod:`airflow_batchstream.spec.parameters` (raising
+:class:`~airflow_batchstream.spec.parameters.InvalidParameters`), but not the job's rules (that is
+:func:`airflow_batchstream.spec.validate.validate_job`). It is deterministic: equal arguments give
+equal JSON, maps are emitted with sorted keys, inputs are copied, never aliased. Each helper builds
+one fragment of the job and returns it, or None when there is nothing to say, so that Batch's own
+defaults apply.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
+
+from airflow_batchstream.spec.forms import Context
+from airflow_batchstream.spec.parameters import JOB_PARAMETERS, check_parameters, raise_for
 
 #: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
 #: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
 #: 50004 task unresponsive, 50006 VM recreated. 50005 (maxRunDuration exceeded) is deliberately
 #: absent: retrying a task that ran out of time would only run out of time again.
 INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
-
-_SECONDS_RE = re.compile(r"^[0-9]+(\.[0-9]{1,9})?$")
 
 LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
 
@@ -52,6 +54,7 @@ def render_job(
     allowed_locations: Sequence[str] | None = None,
     logs_destination: LogsDestination = "CLOUD_LOGGING",
     logs_path: str | None = None,
+    image_streaming: bool = True,
     job_overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build a one-task-group container job whose container streams its image.
@@ -85,11 +88,21 @@ def render_job(
     :param logs_destination: ``CLOUD_LOGGING`` (default), ``PATH`` (needs ``logs_path``), or
         ``NONE`` (no ``logsPolicy``: Batch keeps no logs).
     :param logs_path: file path for ``PATH`` logs, e.g. a mounted bucket ``/mnt/data/logs``.
-    :param job_overrides: merged into the result last: dicts merge recursively, lists and scalars
-        replace. The escape hatch for any field not covered above.
+    :param image_streaming: stream the image (the default, and this provider's purpose). False
+        renders a container that pulls its image; job_overrides may then not turn streaming on.
+    :param job_overrides: merged into the result last (:func:`deep_merge`): mappings merge
+        recursively, lists of mappings merge element by element, anything else replaces. The escape
+        hatch for any field not covered above; snake_case field names are spelled camelCase first,
+        so they override their camelCase twins. It may not turn image streaming off, nor set
+        container fields streaming does not support.
     :return: the job dict.
+    :raises InvalidParameters: naming every parameter whose type or form is wrong.
     """
-    container = container_fragment(image_uri, commands, entrypoint, container_volumes)
+    arguments = {name: value for name, value in locals().items() if name in JOB_PARAMETERS}
+    context = Context(streaming=image_streaming is not False)
+    checked, problems = check_parameters(arguments, JOB_PARAMETERS, context=context)
+    raise_for(problems, "render_job")
+    container = container_fragment(image_uri, commands, entrypoint, container_volumes, image_streaming)
     task_spec = task_spec_fragment(
         container,
         volumes=volumes,
@@ -109,7 +122,8 @@ def render_job(
     _put(job, "allocationPolicy", allocation)
     _put(job, "labels", _sorted_map(labels))
     _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
-    return deep_merge(job, job_overrides) if job_overrides else job
+    overrides = checked.get("job_overrides")  # spelled camelCase by its check
+    return deep_merge(job, overrides) if overrides else job
 
 
 def container_fragment(
@@ -117,13 +131,15 @@ def container_fragment(
     commands: Sequence[str] | None = None,
     entrypoint: str | None = None,
     container_volumes: Sequence[str] | None = None,
+    image_streaming: bool = True,
 ) -> dict[str, Any]:
     """The ``container`` runnable: only the fields image streaming supports (rule IS-3)."""
     container: dict[str, Any] = {"imageUri": image_uri}
     _put(container, "commands", _list(commands))
     _put(container, "entrypoint", entrypoint)
     _put(container, "volumes", _list(container_volumes))
-    container["enableImageStreaming"] = True
+    if image_streaming:
+        container["enableImageStreaming"] = True
     return container
 
 
@@ -146,13 +162,9 @@ def compute_resource_fragment(cpu_milli: int | None, memory_mib: int | None) -> 
 
 
 def duration(value: int | float | str) -> str:
-    """A protobuf Duration string: ``3600`` or ``"3600"`` -> ``"3600s"``; ``"90.5s"`` unchanged.
-
-    Digit-only strings are seconds because templated operator arguments arrive as strings.
-    Anything else passes through for the validator to judge (rule J-DURATION).
-    """
+    """A protobuf Duration string: ``3600`` -> ``"3600s"``; a string (``"90.5s"``) unchanged."""
     if isinstance(value, str):
-        return f"{value}s" if _SECONDS_RE.match(value) else value
+        return value
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.9f}".rstrip("0") + "s"
     return f"{int(value)}s"
@@ -255,18 +267,40 @@ def logs_policy_fragment(
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``overrides``: dicts merge recursively, lists and scalars replace.
+    """``base`` updated by ``overrides``.
+
+    * two mappings merge key by key, recursively;
+    * two lists whose items are all mappings merge element by element, by index: ``overrides[i]``
+      merges into ``base[i]``, items beyond the end of ``base`` are appended, and items of
+      ``base`` beyond the end of ``overrides`` are kept (so ``{"taskGroups": [{"parallelism": 2}]}``
+      changes the one task group instead of replacing it);
+    * anything else (scalars, lists of scalars such as ``commands``, a mapping over a list) replaces.
 
     Neither argument is modified; the result shares no mutable value with them.
     """
     merged = copy.deepcopy(dict(base))
     for key, value in overrides.items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = copy.deepcopy(value)
+        merged[key] = _merged(merged.get(key), value)
     return merged
+
+
+def _merged(current: Any, value: Any) -> Any:
+    if isinstance(current, Mapping) and isinstance(value, Mapping):
+        return deep_merge(current, value)
+    if _mappings(current) and _mappings(value):
+        head = [
+            _merged(current[i], item) if i < len(current) else copy.deepcopy(item)
+            for i, item in enumerate(value)
+        ]
+        return head + list(current[len(value) :])
+    return copy.deepcopy(value)
+
+
+def _mappings(value: Any) -> bool:
+    """A non-empty list (or tuple) whose items are all mappings."""
+    return (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, Mapping) for item in value)
+    )
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:

@@ -339,6 +339,16 @@ def test_bad_request_id_is_invalid_argument(batch_client, request_id):
         )
 
 
+REGIONAL_TEMPLATE = "projects/emu-project/regions/us-central1/instanceTemplates/t"
+OTHER_PROJECT_TEMPLATE = (
+    "https://www.googleapis.com/compute/v1/projects/other-project/global/instanceTemplates/t"
+)
+
+
+def _instances(job: batch_v1.Job, **instance: object) -> None:
+    job.allocation_policy.instances = [batch_v1.AllocationPolicy.InstancePolicyOrTemplate(**instance)]
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
@@ -347,6 +357,31 @@ def test_bad_request_id_is_invalid_argument(batch_client, request_id):
         (lambda job: job.task_groups[0].task_spec.runnables.clear(), "at least one runnable"),
         (lambda job: setattr(job.task_groups[0].task_spec, "max_retry_count", 11), "maxRetryCount"),
         (lambda job: job.labels.update({"goog-x": "1"}), "reserved prefix"),
+        (lambda job: job.labels.update({"batch-job-id": "mine"}), "predefined label"),
+        (lambda job: job.allocation_policy.labels.update({"batch-node": ""}), "predefined label"),
+        (
+            lambda job: job.task_groups[0].task_spec.runnables[0].labels.update({"google-x": "1"}),
+            "runnables\\[0\\].labels",
+        ),
+        (
+            lambda job: job.allocation_policy.labels.update(
+                {"goog-batch-dynamic-workload-scheduler": "true"}
+            ),
+            "reserved prefix",
+        ),
+        (lambda job: _instances(job, instance_template=REGIONAL_TEMPLATE), "regional"),
+        (lambda job: _instances(job, instance_template=OTHER_PROJECT_TEMPLATE), "same project"),
+        (
+            lambda job: _instances(
+                job,
+                policy=batch_v1.AllocationPolicy.InstancePolicy(
+                    boot_disk=batch_v1.AllocationPolicy.Disk(
+                        snapshot="projects/emu-project/global/snapshots/s"
+                    )
+                ),
+            ),
+            "snapshot is not supported as boot disk",
+        ),
         (
             lambda job: setattr(
                 job,
@@ -367,6 +402,38 @@ def test_create_rejects_specs_batch_rejects(batch_client, mutate, message):
 
     with pytest.raises(exceptions.InvalidArgument, match=message):
         batch_client.create_job(parent=PARENT, job_id="bad-spec", job=job)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda job: job.labels.update({"goog-batch-dynamic-workload-scheduler": "true", "batch-team": "x"}),
+        lambda job: job.allocation_policy.labels.update({"batch-job-name": "x"}),
+        lambda job: _instances(job, instance_template="batch-template"),
+        lambda job: _instances(job, instance_template="projects/emu-project/global/instanceTemplates/t"),
+        lambda job: _instances(job, instance_template="projects/123456/global/instanceTemplates/t"),
+        lambda job: _instances(
+            job,
+            policy=batch_v1.AllocationPolicy.InstancePolicy(
+                boot_disk=batch_v1.AllocationPolicy.Disk(image="batch-debian")
+            ),
+        ),
+    ],
+    ids=[
+        "dws-label",
+        "batch-prefix",
+        "template-name",
+        "template-same-project",
+        "template-by-number",
+        "boot-image",
+    ],
+)
+def test_create_accepts_what_batch_documents(batch_client, mutate):
+    job = make_job()
+    mutate(job)
+
+    created = batch_client.create_job(parent=PARENT, job_id=f"ok-{uuid.uuid4().hex[:8]}", job=job)
+    assert created.name.startswith(f"{PARENT}/jobs/ok-")
 
 
 def test_request_bytes_that_do_not_parse_are_invalid_argument(emulator_address):

@@ -19,10 +19,11 @@ from airflow_batchstream.exceptions import (
     JobFailed,
     JobSpecInvalid,
     JobTimedOut,
+    ParameterInvalid,
     TriggerEventMissing,
 )
 from airflow_batchstream.operators import BatchStreamJobOperator
-from tests.fixtures.airflow import make_context, operator, run_deferred
+from tests.fixtures.airflow import PROJECT, make_context, operator, run_deferred
 
 MODES = ["sync", "deferrable"]
 
@@ -194,14 +195,59 @@ def test_explicit_job_id_is_adopted_only_when_labels_match(gcp_env, emulator):
     assert len(emulator.jobs()) == 1
 
 
-def test_invalid_spec_reports_every_error_before_any_call(gcp_env, emulator):
-    op = operator(image_uri="docker.io/library/busybox:latest", job_id="Bad_ID", task_count=0)
+def test_static_mistakes_are_all_reported_by_the_constructor():
+    with pytest.raises(ParameterInvalid) as invalid:
+        operator(image_uri="docker.io/library/busybox:latest", job_id="Bad_ID", task_count=0)
+    named = [(problem.parameter, problem.rule) for problem in invalid.value.problems]
+    assert named == [("image_uri", "IS-1"), ("task_count", "TG-COUNT"), ("job_id", "J-ID")]
+
+
+def test_invalid_spec_reports_every_error_by_parameter_before_any_call(gcp_env, emulator):
+    op = operator(
+        image_uri="us-east1-docker.pkg.dev/test-project/repo/app:1.0",
+        labels={"Team": "data"},
+        volumes=[
+            {"gcs": {"remotePath": "bucket"}, "mountPath": "data"},  # relative: a warning
+            {"deviceName": "scratch", "mountPath": "/mnt/scratch"},  # no such disk: an error
+        ],
+        job_overrides={"taskGroups": [{"taskSpec": {"maxRetryCount": 11}}]},
+    )
     with pytest.raises(JobSpecInvalid) as invalid:
         op.execute(make_context())
-    rules = {problem.rule for problem in invalid.value.problems if problem.is_error}
-    assert "J-ID" in rules
-    assert len(rules) >= 2
+    named = {(problem.parameter, problem.rule) for problem in invalid.value.problems if problem.is_error}
+    assert named == {
+        ("image_uri", "IS-2"),
+        ("labels", "L-2"),
+        ("volumes", "VOL-DEVICE"),
+        ("job_overrides", "TS-RETRY"),
+    }
+    warned = {(problem.parameter, problem.rule) for problem in invalid.value.problems if not problem.is_error}
+    assert ("volumes", "VOL-MOUNT") in warned
+    assert "image_uri (taskGroups[0].taskSpec.runnables[0].container.imageUri): " in str(invalid.value)
     assert emulator.call_counts == {}
+
+
+@pytest.mark.parametrize("spelling", ["camelCase", "snake_case"])
+def test_an_instance_template_of_another_project_is_refused_before_any_call(gcp_env, emulator, spelling):
+    template = "projects/other-project/global/instanceTemplates/batch-vm"
+    overrides = {"allocationPolicy": {"instances": [{"instanceTemplate": template}]}}
+    if spelling == "snake_case":
+        overrides = {"allocation_policy": {"instances": [{"instance_template": template}]}}
+    op = operator(job_overrides=overrides)
+    with pytest.raises(JobSpecInvalid) as invalid:
+        op.execute(make_context())
+    named = {(problem.parameter, problem.rule) for problem in invalid.value.problems if problem.is_error}
+    assert named == {("job_overrides", "AP-TEMPLATE")}
+    assert f"belongs to project 'other-project', not the job's project '{PROJECT}'" in str(invalid.value)
+    assert emulator.call_counts == {}
+
+
+def test_an_instance_template_of_the_jobs_project_is_submitted(gcp_env, emulator):
+    template = f"projects/{PROJECT}/global/instanceTemplates/batch-vm"
+    op = operator(job_overrides={"allocationPolicy": {"instances": [{"instance_template": template}]}})
+    assert op.execute(make_context())["state"] == "SUCCEEDED"
+    submitted = emulator.jobs()[0].allocation_policy.instances[0].instance_template
+    assert submitted == template
 
 
 def test_wait_for_completion_false_returns_after_submission(gcp_env, emulator):

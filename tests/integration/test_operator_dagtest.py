@@ -8,14 +8,9 @@ and ORM set-up out of every other test.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
+
+from tests.fixtures.airflow import run_dag_file
 
 DAG_FILE = """
 from __future__ import annotations
@@ -47,25 +42,6 @@ with DAG(
 """
 
 RUNNER = r"""
-import datetime, json, os, sys
-from pathlib import Path
-
-from airflow.utils import db
-
-db.initdb()
-
-from airflow_batchstream.emulator import BatchEmulator
-
-emulator = BatchEmulator(speed=20)
-os.environ["BATCHSTREAM_EMULATOR_HOST"] = emulator.start()
-
-import importlib.util
-
-spec = importlib.util.spec_from_file_location("nightly_batch", os.environ["DAG_PATH"])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-dag = module.dag
-
 results = []
 for day, deferrable in ((1, False), (2, True), (3, False)):
     dag.get_task("crunch").deferrable = deferrable
@@ -92,34 +68,7 @@ print("RESULT " + json.dumps({"runs": results, "jobs": jobs, "calls": emulator.c
 
 @pytest.fixture(scope="module")
 def dagtest_report(tmp_path_factory) -> dict:
-    home = tmp_path_factory.mktemp("airflow-home")
-    dags = home / "dags"
-    dags.mkdir()
-    dag_path = dags / "nightly_batch.py"
-    dag_path.write_text(DAG_FILE)
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "BATCHSTREAM_EMULATOR_PROJECT": "test-project",
-        "DAG_PATH": str(dag_path),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    env.pop("BATCHSTREAM_EMULATOR_HOST", None)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RUNNER)],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"runner failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_dag_file(tmp_path_factory.mktemp("airflow-home"), DAG_FILE, RUNNER)[0]
 
 
 def test_every_run_succeeds_including_the_deferred_one(dagtest_report):

@@ -81,21 +81,46 @@ def test_preflight_is_skipped_offline_without_registry_url(gcp_env, emulator):
     assert op.execute(make_context())["state"] == "SUCCEEDED"
 
 
+def _operator(**kwargs) -> BatchStreamJobOperator:
+    return BatchStreamJobOperator(
+        task_id="crunch", location=LOCATION, project_id=PROJECT, poll_interval=0.1, **kwargs
+    )
+
+
 def test_a_reference_the_validator_rejects_costs_no_registry_call(gcp_env, emulator):
-    from airflow_batchstream.exceptions import JobSpecInvalid
+    from airflow_batchstream.exceptions import ParameterInvalid
+    from tests.integration.registry_tools import ScriptedRegistry
+
+    watcher = ScriptedRegistry(routes={}).start()
+    image = "docker.io/library/busybox:1.36"  # not Artifact Registry: IS-1, an error
+    refusal = r"image_uri .*not in Artifact Registry.*\[IS-1\]"
+    try:
+        # A static reference fails when the DAG is parsed; a templated one when the task runs.
+        with pytest.raises(ParameterInvalid, match=refusal):
+            _operator(image_uri=image, registry_url=watcher.url)
+        op = _operator(image_uri="{{ var.value.image }}", registry_url=watcher.url)
+        op.image_uri = image  # as rendered
+        with pytest.raises(ParameterInvalid, match=refusal):
+            op.execute(make_context())
+    finally:
+        watcher.stop()
+    assert watcher.seen == []
+    assert emulator.call_counts == {}
+
+
+def test_a_reference_outside_the_registry_grammar_is_refused_by_the_preflight_before_any_call(
+    gcp_env, emulator
+):
     from tests.integration.registry_tools import ScriptedRegistry
 
     watcher = ScriptedRegistry(routes={}).start()
     try:
-        op = BatchStreamJobOperator(
-            task_id="crunch",
-            image_uri="us-central1-docker.pkg.dev/test-project/Images/app:1.0",  # uppercase: IS-1
-            location=LOCATION,
-            project_id=PROJECT,
-            poll_interval=0.1,
-            registry_url=watcher.url,
+        # Only a warning for the job (the DAG parses), but the registry API cannot be asked about
+        # it, so the preflight refuses it before any call.
+        op = _operator(
+            image_uri="us-central1-docker.pkg.dev/test-project/Images/app:1.0", registry_url=watcher.url
         )
-        with pytest.raises(JobSpecInvalid, match=r"IS-1"):
+        with pytest.raises(ImageCheckFailed, match=r"'Images'(.|\n)*\[IS-1\]"):
             op.execute(make_context())
     finally:
         watcher.stop()

@@ -146,7 +146,8 @@ def test_rendered_poll_interval_sets_the_reschedule_interval(gcp_env, emulator, 
 
 
 def test_explicit_poke_interval_wins_over_poll_interval():
-    op = sensor("projects/p/locations/l/jobs/j", poll_interval=5, poke_interval=7)
+    name = f"projects/{PROJECT}/locations/{LOCATION}/jobs/j"
+    op = sensor(name, poll_interval=5, poke_interval=7)
     assert (op.poke_interval, op.poll_interval) == (7, 5)
     with pytest.raises(ValueError, match="poll_interval"):
-        sensor("projects/p/locations/l/jobs/j", poll_interval="soon")
+        sensor(name, poll_interval="soon")

@@ -136,9 +136,8 @@ def test_retry_of_the_same_task(anchor, emulator):
 
 
 def test_invalid_spec(anchor, emulator):
-    from airflow_batchstream.exceptions import JobSpecInvalid
+    from airflow_batchstream.exceptions import ParameterInvalid
     from airflow_batchstream.operators import BatchStreamJobOperator
-    from tests.fixtures.airflow import make_context
 
     streaming_with_options = json.loads(json.dumps(SPEC))
     container = streaming_with_options["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
@@ -149,13 +148,12 @@ def test_invalid_spec(anchor, emulator):
     assert submit_spec.name  # accepted; Batch would ignore the option silently (IS-3)
 
     emulator.reset_counts()
-    op = BatchStreamJobOperator(
-        task_id="crunch",
-        image_uri="us-central1-docker.pkg.dev/test-project/repo/app:1.0",
-        location=LOCATION,
-        project_id=PROJECT,
-        job_overrides={"taskGroups": streaming_with_options["taskGroups"]},
-    )
-    with pytest.raises(JobSpecInvalid, match="IS-3"):
-        op.execute(make_context())
+    with pytest.raises(ParameterInvalid, match=r"job_overrides \(.*\.container\.options\): .*\[IS-3\]"):
+        BatchStreamJobOperator(  # refused when the DAG file is parsed
+            task_id="crunch",
+            image_uri="us-central1-docker.pkg.dev/test-project/repo/app:1.0",
+            location=LOCATION,
+            project_id=PROJECT,
+            job_overrides={"taskGroups": streaming_with_options["taskGroups"]},
+        )
     assert emulator.call_counts == {}

@@ -72,6 +72,52 @@ def test_validate_job_id_option(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_id", "code"),
+    [("6f1c9a3e-2b4d-4f6a-9c8e-1d2e3f4a5b6c", 0), ("00000000-0000-0000-0000-000000000000", 1), ("x", 1)],
+)
+def test_validate_request_id_option(request_id: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["validate", str(SEED_JSON), "--location", "us-central1", "--request-id", request_id]
+    assert main(argv) == code
+    assert ("requestId: " in capsys.readouterr().out) == bool(code)
+
+
+def test_validate_a_snake_case_config_with_the_job_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written as gcloud users write configs; the template names another project.
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "task_groups:\n"
+        "  - task_spec:\n"
+        "      runnables:\n"
+        f"        - container: {{image_uri: '{IMAGE}', enable_image_streaming: true}}\n"
+        "allocation_policy:\n"
+        "  instances:\n"
+        "    - instance_template: projects/other-project/global/instanceTemplates/t\n"
+        "logs_policy: {destination: CLOUD_LOGGING}\n"
+    )
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    capsys.readouterr()
+    parent = "projects/example-project/locations/us-central1"
+    assert main(["validate", str(path), "--location", parent, "--format", "json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert (problem["rule"], problem["path"]) == (
+        "AP-TEMPLATE",
+        "allocation_policy.instances[0].instance_template",
+    )
+
+
+def test_validate_image_reference_grammar_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(SEED_YAML.read_text().replace(IMAGE, IMAGE.replace("etl:1.0", "ETL:1.0")))
+    assert main(["validate", str(path), "--location", "us-central1"]) == 0
+    assert "warning: path component 'ETL'" in capsys.readouterr().out
+    assert (
+        main(["validate", str(path), "--location", "us-central1", "--image-reference-grammar", "error"]) == 1
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "content"),
     [("broken.json", '{"taskGroups": ['), ("broken.yaml", "taskGroups: [\n  - {")],
 )
@@ -144,11 +190,19 @@ def test_render_reads_overrides_and_volumes_from_files(
     assert job["taskGroups"][0]["taskSpec"]["volumes"] == [json.loads(volume)]
 
 
-@pytest.mark.parametrize("bad", [["--env", "NOVALUE"], ["--task-count", "many"], ["--overrides", "[1]"]])
-def test_render_bad_arguments_exit_2(bad: list[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["render", "--image", IMAGE, "--location", "us-central1", *bad])
-    assert exited.value.code == 2
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--env", "NOVALUE"], "argument --env: expected KEY=VALUE, got 'NOVALUE'"),
+        (["--task-count", "many"], "--task-count (taskGroups[0].taskCount): expected an integer"),
+        (["--overrides", "[1]"], "--overrides: expected a mapping of Batch Job fields"),
+    ],
+)
+def test_render_bad_arguments_exit_2(bad: list[str], message: str) -> None:
+    done = _batchstream("render", "--image", IMAGE, "--location", "us-central1", *bad)
+    assert done.returncode == 2
+    assert done.stdout == ""  # nothing is rendered from a bad flag
+    assert done.stderr.startswith("batchstream render: error: ") and message in done.stderr
 
 
 def _batchstream(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from airflow_batchstream.spec.images import (
     region_of_allowed_location,
 )
 from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.spec.problems import Severity
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -77,23 +78,14 @@ def test_parse_valid_artifact_registry_uris(uri: str, expected: ImageRef) -> Non
         ("us-central1-docker.pkg.dev/", "names no project"),
         ("us-central1-docker.pkg.dev/my-project/my-image", "needs PROJECT/REPOSITORY/IMAGE"),
         ("us-central1-docker.pkg.dev/example.com/my-project/repo", "needs DOMAIN/PROJECT/REPOSITORY/IMAGE"),
-        ("us-central1-docker.pkg.dev/my-project/My-Repo/img", "path component 'My-Repo'"),
-        ("us-central1-docker.pkg.dev/my-project/repo//img", "path component ''"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img-", "path component 'img-'"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img:", "tag ''"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img:-bad", "tag '-bad'"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img:" + "t" * 129, "tag 'ttt"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img@sha256:abc", "digest 'sha256:abc'"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img@sha512:" + "a" * 128, "digest 'sha512:"),
-        ("us-central1-docker.pkg.dev/my-project/repo/img@sha256:" + "A" * 64, "digest 'sha256:AAAA"),
+        ("us-central1-docker.pkg.dev/my-project/repo//img", "empty path segment"),
         ("https://us-central1-docker.pkg.dev/my-project/repo/img", "has a scheme"),
         (" us-central1-docker.pkg.dev/my-project/repo/img", "whitespace"),
         ("", "empty"),
         ("US-CENTRAL1-docker.pkg.dev/my-project/repo/img", "not in Artifact Registry"),
-        ("us-central1-docker.pkg.dev/my-project/repo/" + "a" * 250, "longer than 255"),
     ],
 )
-def test_parse_invalid_uris(uri: str, needle: str) -> None:
+def test_parse_uris_outside_the_artifact_registry_layout(uri: str, needle: str) -> None:
     ref, problems = parse_image(uri, path="x.imageUri")
     assert ref is None
     assert problems, uri
@@ -101,6 +93,69 @@ def test_parse_invalid_uris(uri: str, needle: str) -> None:
     assert any(needle in p.message for p in problems if p.is_error), [p.message for p in problems]
     assert {p.rule for p in problems if p.is_error} == {"IS-1"}
     assert all(p.fix for p in problems)
+
+
+GRAMMAR = [
+    ("us-central1-docker.pkg.dev/my-project/My-Repo/img", "path component 'My-Repo'"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img-", "path component 'img-'"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img:", "tag ''"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img:-bad", "tag '-bad'"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img:" + "t" * 129, "tag 'ttt"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img@sha256:abc", "digest 'sha256:abc'"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img@sha512:" + "a" * 128, "digest 'sha512:"),
+    ("us-central1-docker.pkg.dev/my-project/repo/img@sha256:" + "A" * 64, "digest 'sha256:AAAA"),
+    ("us-central1-docker.pkg.dev/my-project/repo/" + "a" * 250, "longer than 255"),
+]
+
+
+@pytest.mark.parametrize(("uri", "needle"), GRAMMAR)
+def test_reference_grammar_is_a_warning_by_default(uri: str, needle: str) -> None:
+    # Artifact Registry documents the layout, not the registry API's grammar: Batch may accept it.
+    ref, problems = parse_image(uri, path="x.imageUri")
+    assert ref is not None and ref.location == "us-central1"
+    assert [p.severity for p in problems] == [Severity.WARNING], [p.message for p in problems]
+    assert needle in problems[0].message and problems[0].rule == "IS-1"
+
+
+@pytest.mark.parametrize(("uri", "needle"), GRAMMAR)
+def test_reference_grammar_follows_policy(uri: str, needle: str) -> None:
+    strict = dataclasses.replace(DEFAULT_POLICY, image_reference_grammar="error")
+    ref, problems = parse_image(uri, strict)
+    assert ref is None
+    assert any(needle in p.message for p in problems if p.is_error)
+    lenient = dataclasses.replace(DEFAULT_POLICY, image_reference_grammar="off")
+    assert parse_image(uri, lenient)[1] == []
+
+
+def test_characters_no_reference_holds_follow_the_grammar_policy() -> None:
+    uri = "us-central1-docker.pkg.dev/my-project/repo/my image!"
+    # Held to the grammar (the image preflight), they are named first and alone.
+    strict = dataclasses.replace(DEFAULT_POLICY, image_reference_grammar="error")
+    ref, problems = parse_image(uri, strict)
+    assert ref is None
+    assert [(p.rule, p.severity) for p in problems] == [("IS-1", Severity.ERROR)]
+    assert "is not an image reference: ' ', '!' cannot appear in one" in problems[0].message
+    # Otherwise the grammar check names the component holding them, as a warning.
+    ref, problems = parse_image(uri)
+    assert ref is not None
+    assert [(p.severity, p.message.split(" of ")[0]) for p in problems] == [
+        (Severity.WARNING, "path component 'my image!'")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "where"),
+    [
+        ("ubuntu:22.04", "it is a Docker Hub name"),
+        ("not a uri!!", "host 'not a uri!!' is not LOCATION-docker.pkg.dev"),
+        ("localhost:5000/app", "host 'localhost:5000' is not LOCATION-docker.pkg.dev"),
+    ],
+)
+def test_only_a_docker_hub_name_is_called_one(uri: str, where: str) -> None:
+    ref, problems = parse_image(uri)
+    assert ref is None
+    assert [p.rule for p in problems if p.is_error] == ["IS-1"]
+    assert where in problems[0].message
 
 
 @pytest.mark.parametrize("value", [None, 3, ["a"], {"a": 1}, b"bytes"])

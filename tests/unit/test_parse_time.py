@@ -13,10 +13,24 @@ import sys
 import pytest
 
 HEAVY = ("grpc", "google.api_core", "google.cloud.batch_v1", "google.auth", "google.protobuf", "requests")
+#: The project's own modules a DAG file does not need: the validator with its field table and rule
+#: catalog, the renderer, the image preflight and the hook.
+OURS_HEAVY = tuple(
+    f"airflow_batchstream.{name}"
+    for name in (
+        "spec.validate",
+        "spec.schema",
+        "spec.catalog",
+        "spec.names",
+        "spec.render",
+        "manifest",
+        "hooks",
+    )
+)
 
 
-def loaded_after(statement: str) -> dict[str, bool]:
-    code = f"import sys, json\n{statement}\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+def loaded_after(statement: str, modules: tuple[str, ...] = HEAVY) -> dict[str, bool]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps({{m: m in sys.modules for m in {modules!r}}}))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
@@ -38,11 +52,31 @@ def loaded_after(statement: str) -> dict[str, bool]:
         "    op = BatchStreamJobOperator(\n"
         "        task_id='t', image_uri='us-docker.pkg.dev/p/r/i:1', location='us-central1'\n"
         "    )\n"
-        "    BatchStreamJobSensor(task_id='s', job_name='projects/p/locations/l/jobs/j')",
+        "    BatchStreamJobSensor(task_id='s', job_name='projects/my-project/locations/us-central1/jobs/j')",
     ],
 )
 def test_our_modules_load_nothing_heavy(statement):
     loaded = loaded_after(statement)
+    assert not any(loaded.values()), {m for m, yes in loaded.items() if yes}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import airflow_batchstream, airflow_batchstream.spec",
+        "from airflow_batchstream.operators import BatchStreamJobOperator",
+        "from airflow_batchstream.sensors import BatchStreamJobSensor",
+        # The parameter checks of a DAG without mistakes (the catalog is loaded for a problem only).
+        "from airflow.sdk import DAG\n"
+        "from airflow_batchstream.operators import BatchStreamJobOperator\n"
+        "with DAG('d', schedule=None):\n"
+        "    BatchStreamJobOperator(\n"
+        "        task_id='t', image_uri='us-docker.pkg.dev/my-project/r/i:1', location='us-central1'\n"
+        "    )",
+    ],
+)
+def test_the_parameter_checks_load_neither_the_validator_nor_the_renderer(statement):
+    loaded = loaded_after(statement, OURS_HEAVY)
     assert not any(loaded.values()), {m for m, yes in loaded.items() if yes}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_batchstream.spec.parameters import InvalidParameters
 from airflow_batchstream.spec.render import INFRASTRUCTURE_EXIT_CODES, deep_merge, render_job
 from airflow_batchstream.spec.validate import validate_job
 
@@ -104,9 +105,14 @@ def test_full_job_places_every_parameter() -> None:
         {"logs_destination": "NONE"},
         {"max_retries": 1},
         {"max_run_duration": 60},
-        {"network": "default"},
+        {"network": "global/networks/default"},
         {"spot": True},
-        {"job_overrides": {"priority": 10, "taskGroups": [{"taskSpec": {"runnables": [{"barrier": {}}]}}]}},
+        {
+            "job_overrides": {
+                "priority": 10,
+                "taskGroups": [{"taskSpec": {"runnables": [{}, {"barrier": {}}]}}],
+            }
+        },
     ],
     ids=lambda kwargs: ",".join(kwargs) or "minimal",
 )
@@ -119,8 +125,7 @@ def test_every_rendered_job_parses_with_the_real_client(kwargs: dict) -> None:
         parsed, use_integers_for_enums=False, always_print_fields_with_no_presence=False
     )
     assert _ints_as_strings(json.loads(dumped)) == _ints_as_strings(job)
-    if "job_overrides" not in kwargs:
-        assert parsed.task_groups[0].task_spec.runnables[0].container.enable_image_streaming is True
+    assert parsed.task_groups[0].task_spec.runnables[0].container.enable_image_streaming is True
 
 
 def _ints_as_strings(value: Any) -> Any:
@@ -168,35 +173,130 @@ def test_logs_policy(kwargs: dict, logs: dict | None) -> None:
     [
         (3600, "3600s"),
         ("90.5s", "90.5s"),
-        (0, "0s"),
-        ("3600", "3600s"),
         (1.5, "1.5s"),
         (60.0, "60s"),
-        ("1h", "1h"),
     ],
 )
 def test_max_run_duration(value: int | str, expected: str) -> None:
     assert _spec(render_job(IMAGE, max_run_duration=value))["maxRunDuration"] == expected
 
 
-def test_job_overrides_merge_dicts_and_replace_lists_and_scalars() -> None:
+@pytest.mark.parametrize("value", [0, -1, "1h", "3600", "-5s", True])
+def test_max_run_duration_must_be_positive_seconds_or_a_duration(value: object) -> None:
+    with pytest.raises(
+        InvalidParameters, match=r"max_run_duration \(taskGroups\[0\]\.taskSpec\.maxRunDuration\)"
+    ):
+        render_job(IMAGE, max_run_duration=value)  # type: ignore[arg-type]
+
+
+def test_job_overrides_merge_mappings_and_lists_of_mappings_and_replace_the_rest() -> None:
     overrides = {
         "allocationPolicy": {"instances": [{"policy": {"machineType": "n2-standard-8"}}], "tags": ["batch"]},
         "logsPolicy": {"destination": "PATH", "logsPath": "/mnt/x"},
         "priority": 5,
+        "taskGroups": [{"taskSpec": {"runnables": [{"container": {"commands": ["b"]}}, {"barrier": {}}]}}],
     }
     job = render_job(
         IMAGE,
+        commands=["a", "a2"],
         machine_type="e2-standard-4",
+        spot=True,
         service_account="sa@p.iam.gserviceaccount.com",
         job_overrides=overrides,
     )
     allocation = job["allocationPolicy"]
-    assert allocation["instances"] == [{"policy": {"machineType": "n2-standard-8"}}]  # list replaced
+    # instances[0] merged: the machine type replaced, Spot kept.
+    assert allocation["instances"] == [
+        {"policy": {"machineType": "n2-standard-8", "provisioningModel": "SPOT"}}
+    ]
     assert allocation["serviceAccount"] == {"email": "sa@p.iam.gserviceaccount.com"}  # kept by the merge
     assert allocation["tags"] == ["batch"]
     assert job["logsPolicy"] == {"destination": "PATH", "logsPath": "/mnt/x"}
     assert job["priority"] == 5
+    # runnables[0] merged (the image and streaming kept; commands, a list of strings, replaced),
+    # runnables[1] appended.
+    runnables = _spec(job)["runnables"]
+    assert runnables == [
+        {"container": {"imageUri": IMAGE, "commands": ["b"], "enableImageStreaming": True}},
+        {"barrier": {}},
+    ]
+    assert validate_job(job, "us-central1") == []
+
+
+def test_a_shorter_list_of_mappings_keeps_the_rendered_tail() -> None:
+    merged = deep_merge({"a": [{"x": 1}, {"y": 2}]}, {"a": [{"x": 3}]})
+    assert merged == {"a": [{"x": 3}, {"y": 2}]}
+    assert deep_merge({"a": [{"x": 1}]}, {"a": []}) == {"a": []}  # an empty list replaces
+    assert deep_merge({"a": [1, 2]}, {"a": [{"x": 3}]}) == {"a": [{"x": 3}]}  # not all mappings: replaces
+
+
+def test_snake_case_overrides_override_their_camel_case_fields() -> None:
+    overrides = {
+        "allocation_policy": {"instances": [{"policy": {"machine_type": "n2-standard-8"}}]},
+        "logs_policy": {"destination": "PATH", "logs_path": "/mnt/x"},
+        "labels": {"cost_center": "data"},  # a label key, not a field name: kept as written
+    }
+    job = render_job(IMAGE, machine_type="e2-standard-4", labels={"team": "etl"}, job_overrides=overrides)
+    assert job["allocationPolicy"]["instances"] == [{"policy": {"machineType": "n2-standard-8"}}]
+    assert job["logsPolicy"] == {"destination": "PATH", "logsPath": "/mnt/x"}
+    assert job["labels"] == {"team": "etl", "cost_center": "data"}
+    assert not {"allocation_policy", "logs_policy"} & set(job)
+    assert validate_job(job, "us-central1") == []
+
+
+def test_a_snake_case_partial_runnable_merges_into_the_rendered_one() -> None:
+    overrides = {
+        "task_groups": [
+            {"task_spec": {"runnables": [{"container": {"entrypoint": "/bin/run"}}], "max_retry_count": 2}}
+        ]
+    }
+    job = render_job(IMAGE, commands=["a"], job_overrides=overrides)
+    assert _spec(job)["runnables"] == [
+        {
+            "container": {
+                "imageUri": IMAGE,
+                "commands": ["a"],
+                "entrypoint": "/bin/run",
+                "enableImageStreaming": True,
+            }
+        }
+    ]
+    assert _spec(job)["maxRetryCount"] == 2
+    assert "task_groups" not in job
+    assert validate_job(job, "us-central1") == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        (
+            {"taskGroups": [{"taskSpec": {"runnables": [{"container": {"enableImageStreaming": False}}]}}]},
+            "IS-OFF",
+        ),
+        (
+            {
+                "task_groups": [
+                    {"task_spec": {"runnables": [{"container": {"enable_image_streaming": False}}]}}
+                ]
+            },
+            "IS-OFF",
+        ),
+        (
+            {
+                "task_groups": [
+                    {"task_spec": {"runnables": [{"container": {"block_external_network": True}}]}}
+                ]
+            },
+            "IS-3",
+        ),
+    ],
+)
+def test_overrides_may_not_break_streaming_in_either_spelling(overrides: dict, rule: str) -> None:
+    with pytest.raises(InvalidParameters) as invalid:
+        render_job(IMAGE, job_overrides=overrides)
+    [problem] = invalid.value.problems
+    assert (problem.parameter, problem.rule) == ("job_overrides", rule)
+    assert problem.path.startswith("taskGroups[0].taskSpec.runnables[0].container.")
 
 
 def test_deep_merge_copies_instead_of_aliasing() -> None:
@@ -221,12 +321,15 @@ def test_rendering_is_deterministic_and_does_not_alias_inputs() -> None:
     assert volumes[0]["gcs"]["remotePath"] == "bucket"
 
 
-def test_render_does_not_validate() -> None:
-    job = render_job("docker.io/library/ubuntu", task_count=0)
-    assert job["taskGroups"][0]["taskCount"] == 0
-    assert {p.rule for p in validate_job(job, "us-central1")} >= {"IS-1", "TG-COUNT"}
+def test_render_checks_parameters_but_not_the_job_rules() -> None:
+    job = render_job("docker.io/library/ubuntu", parallelism=5000)
+    assert {p.rule for p in validate_job(job, "us-central1")} >= {"IS-1", "TG-PARALLEL"}
 
 
-def test_templated_string_retries_are_numbers() -> None:
-    spec = _spec(render_job(IMAGE, max_retries="2"))  # type: ignore[arg-type]
-    assert spec["maxRetryCount"] == 2 and spec["lifecyclePolicies"][0]["action"] == "RETRY_TASK"
+def test_a_string_is_not_a_number_of_retries() -> None:
+    with pytest.raises(InvalidParameters) as invalid:
+        render_job(IMAGE, max_retries="2", task_count=0)  # type: ignore[arg-type]
+    assert [(p.parameter, p.rule) for p in invalid.value.problems] == [
+        ("task_count", "TG-COUNT"),
+        ("max_retries", "P-TYPE"),
+    ]

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_batchstream.spec import schema
+from airflow_batchstream.spec.names import camel_case_fields, snake_case
 from airflow_batchstream.spec.problems import Problem
 from airflow_batchstream.spec.render import render_job
 from airflow_batchstream.spec.validate import validate_job
@@ -185,6 +186,32 @@ def test_schema_shaped_jobs_without_structure_errors_parse(job: dict) -> None:
 @given(mutated_jobs())
 def test_mutated_valid_jobs_accepted_only_if_the_client_parses_them(job: dict) -> None:
     _assert_sound(job)
+
+
+def _snake_fields(value: Any, kind: str = schema.ROOT) -> Any:
+    """``value`` with every schema field name in its proto (snake_case) spelling; map keys kept."""
+    if kind.endswith("[]"):
+        return [_snake_fields(item, kind[:-2]) for item in value] if isinstance(value, list) else value
+    if kind.startswith("map:") or kind not in schema.MESSAGES or not isinstance(value, dict):
+        return value
+    fields = schema.MESSAGES[kind]
+    return {
+        snake_case(key) if key in fields else key: _snake_fields(item, fields[key]) if key in fields else item
+        for key, item in value.items()
+    }
+
+
+@SETTINGS
+@given(schema_jobs)
+def test_snake_case_spelling_changes_nothing_but_the_paths(job: dict) -> None:
+    snake = _snake_fields(job)
+    assert camel_case_fields(snake) == job
+    as_written = validate_job(snake, "us-central1")
+    as_camel = validate_job(job, "us-central1")
+    assert sorted((p.rule, p.severity.value) for p in as_written) == sorted(
+        (p.rule, p.severity.value) for p in as_camel
+    )
+    _assert_printable(as_written)
 
 
 def test_the_base_job_is_valid() -> None:

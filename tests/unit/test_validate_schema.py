@@ -13,6 +13,7 @@ import pprint
 import pytest
 
 from airflow_batchstream.spec import schema
+from airflow_batchstream.spec.names import PROTO_NAMES, snake_case
 
 batch_v1 = pytest.importorskip("google.cloud.batch_v1")
 
@@ -84,6 +85,27 @@ def test_enums_match_google_cloud_batch() -> None:
 def test_oneofs_match_google_cloud_batch() -> None:
     _, _, oneofs = build_schema()
     assert oneofs == schema.ONEOFS
+
+
+def test_snake_case_spellings_are_the_descriptors_field_names() -> None:
+    # The validator accepts a field's original proto name beside its JSON name, as protobuf's
+    # JSON parsers do; PROTO_NAMES derives one from the other, and this proves the derivation.
+    pending, seen = [batch_v1.Job.pb().DESCRIPTOR], set()
+    while pending:
+        descriptor = pending.pop()
+        name = _short(descriptor.full_name)
+        if name in seen or name in _WELL_KNOWN.values():
+            continue
+        seen.add(name)
+        for field in descriptor.fields:
+            # proto-plus appends "_" to names Python reserves (type -> type_); the protos' is "type".
+            proto_name = field.name.removesuffix("_")
+            assert snake_case(field.json_name) == proto_name, (name, field.name)
+            if proto_name != field.json_name and not descriptor.GetOptions().map_entry:
+                assert PROTO_NAMES[name][proto_name] == field.json_name
+            if field.message_type is not None:
+                pending.append(field.message_type)
+    assert set(schema.MESSAGES) <= seen
 
 
 def test_output_only_fields_exist_in_the_schema() -> None:

@@ -1,0 +1,617 @@
+"""The parameters of the operator, the sensor and ``batchstream render``: one table, and its checks.
+
+Each :class:`Parameter` says what a value must be (its :class:`Form`), its default, what it means,
+whether the operator templates it, and which Batch field it renders to. Everything that speaks of
+a parameter reads it from here: the operator's and sensor's constructors (static values, so a bad
+DAG fails to import naming the parameter), their ``execute`` (rendered values, before any API
+call), :func:`~airflow_batchstream.spec.render.render_job`, ``batchstream render`` and the
+operator's ``template_fields``.
+
+:func:`check_parameters` returns every problem at once, each a
+:class:`~airflow_batchstream.spec.problems.Problem` naming the parameter, the Batch field, a rule
+id and the fix. Rule ids are the validator's where Batch has the rule (``TG-COUNT``, ``J-ID``,
+``IS-1``...), and these where the mistake is in the parameter itself:
+
+========== =================================================================================
+P-TYPE     wrong type: a string for a list or a bool, a float or bool for an int, a list for a map
+P-RANGE    a number outside its range (timeouts, intervals, exit codes)
+P-FORM     not the documented form: project id, job name, e-mail, machine type, network, path, URL
+P-CHOICE   not one of the allowed values
+P-TEMPLATE a Jinja template, XComArg or other runtime value given to a parameter that is not
+           templated, so Airflow would never resolve it
+P-SHAPE    a nested value deeper than the limit, or containing itself
+P-COMBO    parameters that contradict each other
+P-LABELS   a label key the provider sets itself
+========== =================================================================================
+
+Pure: imports neither Airflow nor ``google.*`` (it runs at DAG-parse time and in the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from airflow_batchstream.documents import MAX_DEPTH, shape_problem
+from airflow_batchstream.spec.forms import (
+    UNKNOWN,
+    Context,
+    Form,
+    Invalid,
+    allowed_location_reason,
+    any_text,
+    boolean,
+    choice,
+    describe,
+    duration,
+    email_reason,
+    exit_codes,
+    image_uri,
+    impersonation_chain,
+    integer,
+    job_id_reason,
+    job_name_reason,
+    job_overrides,
+    labels,
+    logs_path_reason,
+    machine_type_reason,
+    network_reason,
+    optional_url,
+    project_reason,
+    region_reason,
+    seconds,
+    secret_reason,
+    string_list,
+    string_map,
+    subnetwork_reason,
+    text,
+    validation_policy,
+    volumes,
+)
+from airflow_batchstream.spec.limits import (
+    MAX_JOB_LABELS,
+    MAX_PARALLELISM,
+    MAX_RETRIES,
+    MAX_TASKS,
+)
+from airflow_batchstream.spec.problems import Problem, format_problems
+
+LOGS_DESTINATIONS = ("CLOUD_LOGGING", "PATH", "NONE")
+IMAGE_CHECKS = ("error", "warn", "off")
+
+_CONTAINER = "taskGroups[0].taskSpec.runnables[0].container"
+_TASK_SPEC = "taskGroups[0].taskSpec"
+_INTERFACE = "allocationPolicy.network.networkInterfaces[0]"
+_INSTANCE = "allocationPolicy.instances[0].policy"
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+#: The default of a parameter that has none: the user must give it.
+REQUIRED: Any = _Required()
+
+
+class InvalidParameters(ValueError):
+    """One or more parameters are wrong; nothing was rendered or submitted.
+
+    :param problems: every problem found, each naming its parameter.
+    :param subject: who took the parameters, e.g. ``BatchStreamJobOperator 'crunch'``.
+    """
+
+    def __init__(self, problems: list[Problem], subject: str = "the job"):
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} invalid parameter(s) of {subject}; nothing was submitted.\n"
+            + format_problems(self.problems)
+        )
+
+
+class Parameter(NamedTuple):
+    """One parameter: the single definition every consumer reads.
+
+    :param name: as the user writes it (``task_count``).
+    :param form: the check of its value.
+    :param annotation: its Python type, as in a signature.
+    :param default: the default value (:data:`REQUIRED` when there is none); a parameter whose
+        default is None accepts None.
+    :param doc: what it means, one sentence.
+    :param field: the Batch field it renders to (a path in the Job JSON, or ``jobId``), if any.
+    :param templated: whether the operator renders it with Jinja (a template field).
+    """
+
+    name: str
+    form: Form
+    annotation: str
+    default: Any
+    doc: str
+    field: str | None = None
+    templated: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+_SA_FIX = "write the service account's e-mail, e.g. runner@my-project.iam.gserviceaccount.com"
+_SECRET_EXAMPLE = '{"TOKEN": "projects/my-project/secrets/token/versions/latest"}'
+
+
+def _table(*parameters: Parameter) -> Mapping[str, Parameter]:
+    return {parameter.name: parameter for parameter in parameters}
+
+
+#: What :func:`~airflow_batchstream.spec.render.render_job` takes: the job itself.
+JOB_PARAMETERS: Mapping[str, Parameter] = _table(
+    Parameter(
+        "image_uri", image_uri, "str", REQUIRED,
+        "Artifact Registry image, LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]",
+        f"{_CONTAINER}.imageUri", templated=True,
+    ),
+    Parameter(
+        "commands", string_list(split=True), "Sequence[str] | None", None,
+        "container commands (CMD override)", f"{_CONTAINER}.commands", templated=True,
+    ),
+    Parameter(
+        "entrypoint", text(any_text, "write e.g. /app/run"), "str | None", None,
+        "container ENTRYPOINT override", f"{_CONTAINER}.entrypoint", templated=True,
+    ),
+    Parameter(
+        "environment", string_map(), "Mapping[str, str] | None", None,
+        "environment variables", f"{_TASK_SPEC}.environment.variables", templated=True,
+    ),
+    Parameter(
+        "secret_environment", string_map(secret_reason, example=_SECRET_EXAMPLE, rule="ENV-SECRET"),
+        "Mapping[str, str] | None", None,
+        "variable -> Secret Manager version projects/P/secrets/S/versions/V",
+        f"{_TASK_SPEC}.environment.secretVariables", templated=True,
+    ),
+    Parameter(
+        "volumes", volumes, "Sequence[Mapping[str, Any]] | None", None,
+        "Batch Volume mappings (camelCase: gcs, nfs, deviceName, mountPath)",
+        f"{_TASK_SPEC}.volumes", templated=True,
+    ),
+    Parameter(
+        "container_volumes", string_list(), "Sequence[str] | None", None,
+        "docker-style /host:/ctr[:ro] mounts", f"{_CONTAINER}.volumes", templated=True,
+    ),
+    Parameter(
+        "task_count", integer(1, MAX_TASKS, "TG-COUNT"), "int", 1,
+        "number of tasks (an array job)", "taskGroups[0].taskCount",
+    ),
+    Parameter(
+        "parallelism", integer(1, MAX_PARALLELISM, "TG-PARALLEL"), "int | None", None,
+        "tasks running at once; Batch's default when None", "taskGroups[0].parallelism",
+    ),
+    Parameter(
+        "cpu_milli", integer(1, rule="TS-RESOURCES"), "int | None", None,
+        "CPU per task in milli-CPUs; Batch's default (2000) when None",
+        f"{_TASK_SPEC}.computeResource.cpuMilli",
+    ),
+    Parameter(
+        "memory_mib", integer(1, rule="TS-RESOURCES"), "int | None", None,
+        "memory per task in MiB; Batch's default (2000) when None",
+        f"{_TASK_SPEC}.computeResource.memoryMib",
+    ),
+    Parameter(
+        "machine_type", text(machine_type_reason, "write e.g. e2-standard-4"), "str | None", None,
+        "Compute Engine machine type; Batch's choice when None", f"{_INSTANCE}.machineType", templated=True,
+    ),
+    Parameter("spot", boolean, "bool", False, "run on Spot VMs", f"{_INSTANCE}.provisioningModel"),
+    Parameter(
+        "max_run_duration", duration, "int | float | str | None", None,
+        "per-task time limit: seconds, or a duration string '3600s'", f"{_TASK_SPEC}.maxRunDuration",
+    ),
+    Parameter(
+        "max_retries", integer(0, MAX_RETRIES, "TS-RETRY"), "int", 0,
+        "Batch task retries (0-10) of the infrastructure exit codes and retry_exit_codes",
+        f"{_TASK_SPEC}.maxRetryCount",
+    ),
+    Parameter(
+        "retry_exit_codes", exit_codes, "Sequence[int] | None", None,
+        "further exit codes Batch retries (a RETRY_TASK policy fails every other code)",
+        f"{_TASK_SPEC}.lifecyclePolicies[0].actionCondition.exitCodes",
+    ),
+    Parameter("labels", labels, "Mapping[str, str] | None", None, "job labels", "labels", templated=True),
+    Parameter(
+        "service_account", text(email_reason, _SA_FIX), "str | None", None,
+        "e-mail of the service account the job's VMs run as", "allocationPolicy.serviceAccount.email",
+        templated=True,
+    ),
+    Parameter(
+        "network", text(network_reason, "write global/networks/NAME"),
+        "str | None", None,
+        "VPC network: global/networks/N, projects/P/global/networks/N or its full URL",
+        f"{_INTERFACE}.network", templated=True,
+    ),
+    Parameter(
+        "subnetwork", text(subnetwork_reason, "write regions/REGION/subnetworks/NAME"), "str | None", None,
+        "subnetwork: regions/R/subnetworks/S, projects/P/regions/R/subnetworks/S or its full URL",
+        f"{_INTERFACE}.subnetwork", templated=True,
+    ),
+    Parameter(
+        "no_external_ip", boolean, "bool", False,
+        "VMs without external IPs (needs Private Google Access or Cloud NAT)",
+        f"{_INTERFACE}.noExternalIpAddress",
+    ),
+    Parameter(
+        "allowed_locations", string_list(allowed_location_reason, rule="LOC-SHAPE"),
+        "Sequence[str] | None", None,
+        "regions/R or zones/Z entries, all in the job's region", "allocationPolicy.location.allowedLocations",
+        templated=True,
+    ),
+    Parameter(
+        "logs_destination", choice(*LOGS_DESTINATIONS), "str", "CLOUD_LOGGING",
+        "CLOUD_LOGGING, PATH (with logs_path) or NONE (Batch keeps no logs)", "logsPolicy.destination",
+    ),
+    Parameter(
+        "logs_path", text(logs_path_reason, "write an absolute path, e.g. /mnt/data/logs/job.log"),
+        "str | None", None, "where PATH logs go", "logsPolicy.logsPath", templated=True,
+    ),
+    Parameter(
+        "image_streaming", boolean, "bool", True,
+        "stream the image (this provider's purpose); False submits a job that pulls its image, without "
+        "the streaming rules or the image preflight",
+        f"{_CONTAINER}.enableImageStreaming",
+    ),
+    Parameter(
+        "job_overrides", job_overrides, "Mapping[str, Any] | None", None,
+        "mapping of Job fields (camelCase or snake_case) merged over the rendered job (mappings merge, "
+        "lists of mappings merge by index, other values replace)",
+        templated=True,
+    ),
+)  # fmt: skip
+
+_DEFERRABLE = Parameter(
+    "deferrable", boolean, "bool", False, "wait in the triggerer (default: [operators] default_deferrable)"
+)
+_CONNECTION = (
+    Parameter(
+        "gcp_conn_id", text(any_text, "write an Airflow connection id"), "str", "google_cloud_default",
+        "Airflow connection id", templated=True,
+    ),
+    Parameter(
+        "impersonation_chain", impersonation_chain, "str | Sequence[str] | None", None,
+        "service account(s) to impersonate", templated=True,
+    ),
+)  # fmt: skip
+
+#: What :class:`~airflow_batchstream.operators.BatchStreamJobOperator` takes (besides BaseOperator's).
+OPERATOR_PARAMETERS: Mapping[str, Parameter] = {
+    **JOB_PARAMETERS,
+    **_table(
+        Parameter(
+            "location", text(region_reason, "write the job's region, e.g. us-central1", "J-PARENT"), "str",
+            REQUIRED, "Batch region of the job", templated=True,
+        ),
+        Parameter(
+            "project_id", text(project_reason, "write the project id, e.g. my-project-123"),
+            "str | None", None,
+            "Google Cloud project; the connection's (offline: the emulator's) project when None",
+            templated=True,
+        ),
+        Parameter(
+            "job_id", text(job_id_reason, "write at most 63 lowercase letters, digits and '-'", "J-ID"),
+            "str | None", None, "explicit job id; by default a deterministic id per task-instance try",
+            "jobId", templated=True,
+        ),
+        Parameter(
+            "wait_for_completion", boolean, "bool", True,
+            "wait for the job to end; False returns the summary right after submission",
+        ),
+        _DEFERRABLE,
+        Parameter(
+            "poll_interval", seconds(), "float | str", 30.0,
+            "seconds between checks after a change; grows to 4x while nothing changes", templated=True,
+        ),
+        Parameter(
+            "timeout", seconds(), "float | None", None,
+            "seconds from submission; an absolute deadline that survives deferral",
+        ),
+        Parameter(
+            "cancel_on_kill", boolean, "bool", True,
+            "cancel the job when the task is killed, times out, or (deferred) is marked failed/success "
+            "or cleared",
+        ),
+        Parameter(
+            "reattach", boolean, "bool", True,
+            "adopt a still-running job of an earlier try instead of starting a second one",
+        ),
+        Parameter(
+            "image_check", choice(*IMAGE_CHECKS), "str", "error",
+            "image preflight: error (problems stop submission), warn, or off",
+        ),
+        Parameter(
+            "pin_image_digest", boolean, "bool", False,
+            "submit the image by the digest the preflight resolved",
+        ),
+        Parameter(
+            "registry_url", optional_url, "str | None", None,
+            "registry base URL for the preflight; empty or None means the image's own host", templated=True,
+        ),
+        Parameter(
+            "validation_policy", validation_policy, "ValidationPolicy | None", None,
+            "ValidationPolicy for the inferred rules",
+        ),
+        *_CONNECTION,
+    ),
+}  # fmt: skip
+
+#: What :class:`~airflow_batchstream.sensors.BatchStreamJobSensor` takes (besides the sensor base's).
+SENSOR_PARAMETERS: Mapping[str, Parameter] = _table(
+    Parameter(
+        "job_name", text(job_name_reason, "write projects/PROJECT/locations/REGION/jobs/JOB_ID"),
+        "str", REQUIRED,
+        "full job name projects/P/locations/L/jobs/J", templated=True,
+    ),
+    *_CONNECTION,
+    _DEFERRABLE,
+    Parameter(
+        "poll_interval", seconds(allow_zero=True), "float | str | None", None,
+        "seconds between checks; sets poke_interval unless that is given too", templated=True,
+    ),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Checking
+
+
+def is_template(value: Any) -> bool:
+    """Whether Airflow would render a string as a Jinja template (expression, statement, comment)."""
+    return isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#"))
+
+
+def is_runtime_value(value: Any) -> bool:
+    """A value Airflow resolves only when the task runs: a template, or an XComArg / DAG param /
+    ``literal`` (anything with ``resolve``, which is what Airflow's templater calls)."""
+    if is_template(value):
+        return True
+    if (
+        isinstance(value, (str, bytes, int, float, bool, list, tuple, dict, set, os.PathLike))
+        or value is None
+    ):
+        return False
+    return callable(getattr(value, "resolve", None))
+
+
+def static_view(value: Any) -> Any:
+    """``value`` with every runtime part replaced by :data:`UNKNOWN` (the whole value if it is one).
+
+    Call :func:`~airflow_batchstream.documents.shape_problem` first: this recursion trusts the depth.
+    """
+    if is_runtime_value(value):
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        return {key: static_view(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [static_view(item) for item in value]
+    return value
+
+
+def _contains_runtime_value(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if is_runtime_value(item):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+def check_parameters(
+    values: Mapping[str, Any],
+    table: Mapping[str, Parameter],
+    *,
+    static: bool = False,
+    context: Context | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check parameter values against the table; every problem at once.
+
+    :param values: parameter name -> value (names not in ``table`` are a bug and raise KeyError).
+    :param table: e.g. :data:`OPERATOR_PARAMETERS`.
+    :param static: values as a DAG file gives them (the constructor): the runtime parts of
+        templated parameters are skipped, to be checked after rendering.
+    :param context: see :class:`~airflow_batchstream.spec.forms.Context`; none by default.
+    :return: ``(normalized values, problems)``; a normalized value is :data:`UNKNOWN` when it is
+        only known at run time, and absent when it is wrong.
+    """
+    context = context or Context()
+    normalized: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, value in values.items():
+        parameter = table[name]
+        try:
+            normalized[name] = _check_one(parameter, value, static, context)
+        except Invalid as bad:
+            field = bad.path if bad.path is not None else (parameter.field or "")
+            problems.append(Problem(field, bad.rule, bad.message, bad.fix, parameter=name))
+    problems.extend(_combinations(normalized, context))
+    return normalized, problems
+
+
+def _check_one(parameter: Parameter, value: Any, static: bool, context: Context) -> Any:
+    if value is None and parameter.default is None:
+        return None
+    shape = shape_problem(value)
+    if shape:
+        raise Invalid(
+            f"the value {shape}", f"keep it at most {MAX_DEPTH} levels deep, without cycles", "P-SHAPE"
+        )
+    if not parameter.templated and _contains_runtime_value(value):
+        raise Invalid(
+            f"{describe(value)} is resolved only when the task runs, but {parameter.name} is not "
+            "templated, so Airflow would never resolve it",
+            f"pass a plain value, or map over values with .partial(...).expand({parameter.name}=...)",
+            "P-TEMPLATE",
+        )
+    if static and parameter.templated:
+        value = static_view(value)
+        if value is UNKNOWN:
+            return UNKNOWN
+    numbers_as_text = parameter.templated or context.text
+    return parameter.form(value, context, numbers_as_text)
+
+
+def _known(*values: Any) -> bool:
+    return all(value is not UNKNOWN for value in values)
+
+
+def _combinations(values: Mapping[str, Any], context: Context) -> list[Problem]:
+    """Problems between parameters, found only when every value involved is known and valid."""
+    found: list[Problem] = []
+
+    def add(name: str, rule: str, message: str, fix: str) -> None:
+        found.append(Problem(_field_of(name), rule, message, fix, parameter=name))
+
+    destination, logs_path = values.get("logs_destination"), values.get("logs_path")
+    if "logs_destination" in values and "logs_path" in values and _known(destination, logs_path):
+        if destination == "PATH" and not logs_path:
+            add(
+                "logs_path",
+                "LOGS-PATH",
+                "logs_destination is PATH, but logs_path is not set",
+                "set logs_path, e.g. /mnt/data/logs/job.log",
+            )
+        elif logs_path and destination != "PATH":
+            add(
+                "logs_path",
+                "LOGS-PATH",
+                f"logs_path is set, but logs_destination is {destination!r}, so it would be ignored",
+                "set logs_destination='PATH', or remove logs_path",
+            )
+    if values.get("pin_image_digest") is True:
+        if values.get("image_check") == "off":
+            add(
+                "pin_image_digest",
+                "P-COMBO",
+                "pin_image_digest needs the image preflight, but image_check is 'off'",
+                "set image_check to 'error' or 'warn'",
+            )
+        if values.get("image_streaming") is False:
+            add(
+                "pin_image_digest",
+                "P-COMBO",
+                "pin_image_digest needs the image preflight, which checks streaming jobs only",
+                "remove pin_image_digest, or stream the image",
+            )
+    found.extend(_label_budget(values, context))
+    return found  # fmt: skip
+
+
+def _label_budget(values: Mapping[str, Any], context: Context) -> list[Problem]:
+    """Labels counted in the user's terms: how many given, how many the provider adds, the limit."""
+    given, overrides = values.get("labels"), values.get("job_overrides")
+    if not _known(given, overrides):
+        return []
+    yours = set(given or ())
+    if isinstance(overrides, Mapping) and isinstance(overrides.get("labels"), Mapping):
+        yours |= set(overrides["labels"])
+    ours = set(context.provider_labels)
+    # The validator's L-4: these are job labels (L-1 counts the allocationPolicy's, on each VM).
+    limit, rule = MAX_JOB_LABELS, "L-4"
+    if len(yours) + len(ours) <= limit:
+        return []
+    added = f"; the provider adds {len(ours)} of its own ({', '.join(sorted(ours))})" if ours else ""
+    return [
+        Problem(
+            "labels",
+            rule,
+            f"{len(yours)} labels given{added}; a Batch job takes at most {limit} labels",
+            f"give at most {limit - len(ours)} labels",
+            parameter="labels",
+        )
+    ]
+
+
+def _field_of(name: str) -> str:
+    parameter = JOB_PARAMETERS.get(name) or OPERATOR_PARAMETERS.get(name)
+    return (parameter.field if parameter else None) or ""
+
+
+def raise_for(
+    problems: list[Problem], subject: str, error: type[InvalidParameters] = InvalidParameters
+) -> None:
+    """Raise ``error`` with the problems that are errors, if any."""
+    bad = [problem for problem in problems if problem.is_error]
+    if bad:
+        raise error(bad, subject)
+
+
+# --------------------------------------------------------------------------------------------
+# Naming the parameter behind a problem the validator found in the rendered job
+
+_SEGMENT_RE = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def path_segments(path: str) -> tuple[Any, ...] | None:
+    """``a.b[0]["k"]`` -> ``("a", "b", 0, "k")``; None when the path is not in that syntax."""
+
+    segments: list[Any] = []
+    position = 0
+    while position < len(path):
+        match = _SEGMENT_RE.match(path, position)
+        if not match or match.end() == position:
+            return None
+        name, index, quoted = match.groups()
+        segments.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
+        position = match.end()
+    return tuple(segments)
+
+
+def _override_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The paths of the values ``job_overrides`` sets (lists of mappings merge by index)."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _override_paths(item, (*prefix, key))
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(item, Mapping) for item in value):
+        for index, item in enumerate(value):
+            yield from _override_paths(item, (*prefix, index))
+    else:
+        yield prefix
+
+
+def name_parameters(
+    problems: list[Problem], table: Mapping[str, Parameter], overrides: Any = None
+) -> list[Problem]:
+    """The problems, each naming the parameter that rendered the field it is about (if one did).
+
+    A field ``job_overrides`` sets (or whose object it changed) is named ``job_overrides``;
+    otherwise the parameter whose Batch field holds the path; otherwise, for request-level paths
+    such as ``location``, the parameter of that name.
+    """
+    overridden = list(_override_paths(overrides)) if isinstance(overrides, Mapping) and overrides else []
+    fields = sorted(
+        ((path_segments(p.field), p.name) for p in table.values() if p.field),
+        key=lambda item: -len(item[0] or ()),
+    )
+    named = []
+    for problem in problems:
+        segments = path_segments(problem.path) if problem.path and not problem.parameter else None
+        name = _parameter_of(segments, fields, overridden) if segments else None
+        if name is None and problem.path in table and not problem.parameter:
+            name = problem.path
+        named.append(replace(problem, parameter=name) if name else problem)
+    return named
+
+
+def _parameter_of(
+    segments: tuple[Any, ...], fields: list[tuple[Any, str]], overridden: list[tuple[Any, ...]]
+) -> str | None:
+    if any(segments[: len(path)] == path for path in overridden):
+        return "job_overrides"  # the override set this value, or an object holding it
+    for field, name in fields:
+        if field is not None and segments[: len(field)] == field:
+            return name
+    if any(path[: len(segments)] == segments for path in overridden):
+        return "job_overrides"  # the override changed something inside this object
+    return None

@@ -1,0 +1,198 @@
+"""The parameter table: one definition, the documented forms, and naming the parameter behind a field."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from airflow_batchstream.operators import BatchStreamJobOperator
+from airflow_batchstream.sensors import BatchStreamJobSensor
+from airflow_batchstream.spec import forms
+from airflow_batchstream.spec.parameters import (
+    JOB_PARAMETERS,
+    OPERATOR_PARAMETERS,
+    REQUIRED,
+    SENSOR_PARAMETERS,
+    check_parameters,
+    name_parameters,
+    path_segments,
+)
+from airflow_batchstream.spec.problems import Problem
+from airflow_batchstream.spec.render import render_job
+from airflow_batchstream.spec.validate import validate_job, validate_job_id
+
+IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
+
+
+def _signature(function) -> dict[str, object]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+@pytest.mark.parametrize(
+    ("function", "table", "positional"),
+    [
+        (render_job, JOB_PARAMETERS, {"image_uri"}),
+        (BatchStreamJobOperator.__init__, OPERATOR_PARAMETERS, set()),
+        (BatchStreamJobSensor.__init__, SENSOR_PARAMETERS, set()),
+    ],
+    ids=["render_job", "operator", "sensor"],
+)
+def test_signatures_and_the_table_agree(function, table, positional) -> None:
+    signature = _signature(function)
+    assert set(signature) | positional == set(table)
+    for name, default in signature.items():
+        expected = inspect.Parameter.empty if table[name].default is REQUIRED else table[name].default
+        if name != "deferrable":  # its default is read from Airflow's configuration
+            assert default == expected, name
+
+
+def test_template_fields_are_the_templated_parameters() -> None:
+    assert set(BatchStreamJobOperator.template_fields) == {
+        n for n, p in OPERATOR_PARAMETERS.items() if p.templated
+    }
+    assert set(BatchStreamJobSensor.template_fields) == {
+        n for n, p in SENSOR_PARAMETERS.items() if p.templated
+    }
+
+
+def test_every_batch_field_of_the_table_is_where_render_job_puts_the_value() -> None:
+    arguments = {
+        "commands": ["a"], "entrypoint": "/e", "environment": {"A": "1"},
+        "secret_environment": {"S": "projects/p/secrets/s/versions/1"},
+        "volumes": [{"gcs": {"remotePath": "b"}, "mountPath": "/m"}], "container_volumes": ["/a:/b"],
+        "task_count": 3, "parallelism": 2, "cpu_milli": 500, "memory_mib": 256, "machine_type": "e2-small",
+        "spot": True, "max_run_duration": "60s", "max_retries": 1, "retry_exit_codes": [7],
+        "labels": {"team": "data"}, "service_account": "sa@example-project.iam.gserviceaccount.com",
+        "network": "global/networks/default", "subnetwork": "regions/us-central1/subnetworks/default",
+        "no_external_ip": True, "allowed_locations": ["regions/us-central1"],
+        "logs_destination": "PATH", "logs_path": "/m/log", "image_streaming": True,
+    }  # fmt: skip
+    job = render_job(IMAGE, **arguments)
+    for name, parameter in JOB_PARAMETERS.items():
+        if parameter.field is None:
+            continue
+        value = job
+        for segment in path_segments(parameter.field):
+            value = value[segment]
+        assert value is not None, name
+    assert validate_job(job, "us-central1") == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "value", "ok"),
+    [
+        (forms.project_reason, "my-project-123", True),
+        (forms.project_reason, "example.com:my-project", True),  # legacy domain-scoped
+        (forms.project_reason, "123456789012", True),  # a project number
+        (forms.project_reason, "My Project!", False),
+        (forms.project_reason, "short", False),
+        (forms.project_reason, "a" * 31, False),
+        (forms.project_reason, "ends-with-", False),
+        (forms.job_name_reason, "projects/my-project/locations/us-central1/jobs/etl-1", True),
+        (forms.job_name_reason, "projects/123/locations/us-central1/jobs/etl-1", True),
+        (forms.job_name_reason, "projects/my-project/locations/us-central1-a/jobs/etl-1", False),
+        (forms.job_name_reason, "my-project/us-central1/etl-1", False),
+        (forms.network_reason, "global/networks/default", True),
+        (forms.network_reason, "projects/my-project/global/networks/vpc-1", True),
+        (
+            forms.network_reason,
+            "https://www.googleapis.com/compute/v1/projects/my-project/global/networks/vpc",
+            True,
+        ),
+        (forms.network_reason, "default", False),
+        (forms.network_reason, "global/networks/My_VPC", False),
+        (forms.subnetwork_reason, "regions/us-central1/subnetworks/sub-1", True),
+        (forms.subnetwork_reason, "projects/my-project/regions/us-central1/subnetworks/sub-1", True),
+        (forms.subnetwork_reason, "regions/us-central1-a/subnetworks/sub-1", False),
+        (forms.machine_type_reason, "e2-standard-4", True),
+        (forms.machine_type_reason, "n1-custom-2-7680-ext", True),
+        (forms.machine_type_reason, "e2 standard 4", False),
+        (forms.email_reason, "123-compute@developer.gserviceaccount.com", True),
+        (forms.email_reason, "not an email", False),
+        (forms.allowed_location_reason, "zones/us-central1-a", True),
+        (forms.allowed_location_reason, "us-central1", False),
+        (forms.logs_path_reason, "/mnt/disks/logs/job.log", True),
+        (forms.logs_path_reason, "logs/job.log", False),
+        (forms.job_id_reason, "a" * 63, True),
+        (forms.job_id_reason, "a" * 64, False),
+    ],
+)
+def test_documented_forms(reason, value: str, ok: bool) -> None:
+    assert (reason(value) is None) is ok, reason(value)
+
+
+def test_a_too_long_job_id_says_too_long() -> None:
+    assert forms.job_id_reason("a" * 70) == "a job id is at most 63 characters, this has 70"
+    (problem,) = validate_job_id("a" * 70)  # batchstream validate --job-id says it too
+    assert problem.message.endswith("is too long: 70 characters, at most 63")
+
+
+def test_a_deep_or_recursive_value_is_named_not_a_recursion_error() -> None:
+    deep: dict = {}
+    node = deep
+    for _ in range(200_000):
+        node["a"] = {}
+        node = node["a"]
+    looped: dict = {"labels": {}}
+    looped["labels"]["self"] = looped
+    _, problems = check_parameters({"job_overrides": deep, "volumes": [looped]}, JOB_PARAMETERS)
+    assert [(p.parameter, p.rule) for p in problems] == [("job_overrides", "P-SHAPE"), ("volumes", "P-SHAPE")]
+    assert "nested deeper than the limit" in problems[0].message
+    assert "contains itself" in problems[1].message
+
+
+def test_numbers_from_text_only_where_text_is_what_arrives() -> None:
+    # The command line (and a rendered template) gives text; a DAG file gives Python values.
+    checked, problems = check_parameters(
+        {"task_count": "4"}, JOB_PARAMETERS, context=forms.Context(text=True)
+    )
+    assert (checked, problems) == ({"task_count": 4}, [])
+    _, problems = check_parameters({"task_count": "4"}, JOB_PARAMETERS)
+    assert problems[0].fix == "write 4 without quotes"
+    checked, _ = check_parameters({"poll_interval": "0.5"}, OPERATOR_PARAMETERS)  # templated
+    assert checked == {"poll_interval": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("path", "overrides", "parameter"),
+    [
+        ("taskGroups[0].taskCount", None, "task_count"),
+        ("taskGroups[0].taskSpec.volumes[0].mountPath", None, "volumes"),
+        ('labels["Team"]', None, "labels"),
+        ("taskGroups[0].taskSpec.runnables[0].container.imageUri", None, "image_uri"),
+        ("location", None, "location"),
+        ("jobId", None, "job_id"),
+        ("taskGroups[0].taskCount", {"taskGroups": [{"taskCount": 0}]}, "job_overrides"),
+        # The override changed something inside the object the problem is about.
+        (
+            "taskGroups[0].taskSpec.runnables[0]",
+            {"taskGroups": [{"taskSpec": {"runnables": [{"script": {"text": "x"}}]}}]},
+            "job_overrides",
+        ),
+        ("taskGroups[0].taskCount", {"taskGroups": [{"parallelism": 2}]}, "task_count"),
+        ("", None, None),
+        ("priority", None, None),
+    ],
+)
+def test_problems_name_the_parameter_behind_the_field(path, overrides, parameter) -> None:
+    problem = Problem(path, "RULE", "message", "fix")
+    (named,) = name_parameters([problem], OPERATOR_PARAMETERS, overrides)
+    assert named.parameter == parameter
+    if parameter and parameter != path:
+        assert named.format().startswith(f"{parameter} ({path}): message [RULE]")
+
+
+def test_path_segments() -> None:
+    assert path_segments('a.b[0]["k.x"].c') == ("a", "b", 0, "k.x", "c")
+    assert path_segments("a..b") is None
+
+
+def test_the_readme_table_lists_every_operator_parameter() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("| parameter | default | Batch field | meaning |") :].split("\n\n")[0]
+    listed = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:])))
+    assert listed == set(OPERATOR_PARAMETERS)
