@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -143,7 +144,8 @@ def main() -> None:
             # Interleaved, so that a machine busy for a while affects both sources alike.
             for run in range(args.runs):
                 for label, source in sources.items():
-                    job = create_job(address, f"first-run-{label.replace(' ', '-')}-{run}".lower())
+                    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+                    job = create_job(address, f"first-run-{slug}-{run}")
                     results.setdefault(label, []).append(measure(source, address, job, home))
     finally:
         process.terminate()
