@@ -262,7 +262,7 @@ class OwnershipRegister:
     def verdict_on_kill(self, *, timeout: float) -> Decision:
         """:func:`decide_on_kill` with what the store and the task instance's state show now.
 
-        Each read runs in a helper thread bounded by ``timeout``: a kill signal may interrupt the
+        Each read runs in its own thread, bounded by ``timeout``: a kill signal may interrupt the
         task while it holds Airflow's channel to its supervisor, and a read from the interrupted
         thread would then wait forever.
         """
