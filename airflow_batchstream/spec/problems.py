@@ -32,6 +32,14 @@ class Problem:
     severity: Severity = Severity.ERROR
     parameter: str | None = None
 
+    def __post_init__(self) -> None:
+        # Messages quote what the user wrote; a lone surrogate in it (text decoded with
+        # errors="surrogateescape") would make the problem itself unprintable, so it is escaped.
+        for name in ("path", "message", "fix"):
+            text = getattr(self, name)
+            if not text.isascii():
+                object.__setattr__(self, name, _sendable(text))
+
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
@@ -56,6 +64,11 @@ class Problem:
         where = self.where
         prefix = "" if self.is_error else "warning: "
         return f"{where}: {prefix}{self.message} [{self.rule}]\n    fix: {self.fix}"
+
+
+def _sendable(text: str) -> str:
+    """``text`` unchanged, or with each lone surrogate written as its ``\\udXXX`` escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

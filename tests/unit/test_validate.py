@@ -824,3 +824,25 @@ def test_a_job_dumped_by_the_client_validates_like_the_original() -> None:
     dumped = json.loads(batch_v1.Job.to_json(batch_v1.Job.from_json(json.dumps(SEED))))
     assert (dumped["name"], dumped["taskGroups"][0]["parallelism"]) == ("", "0")
     assert validate_job(dumped, "us-central1") == []
+
+
+def test_a_lone_surrogate_the_user_wrote_is_shown_escaped_in_every_problem():
+    # Text decoded with errors="surrogateescape" reaches the validator; the CLI must still print it.
+    job = {
+        "taskGroups": [
+            {
+                "taskSpec": {
+                    "runnables": [{"container": {"imageUri": IMAGE, "enableImageStreaming": True}}],
+                    "volumes": [{"gcs": {"remotePath": "bucket"}, "mountPath": "\ud800"}],
+                }
+            }
+        ],
+        "logsPolicy": {"destination": "CLOUD_LOGGING"},
+    }
+    problems = validate_job(job, "us-central1")
+    assert {p.rule for p in problems} >= {"J-TYPE", "VOL-MOUNT"}
+    for problem in problems:
+        text = problem.format()
+        text.encode("utf-8")
+        if problem.rule == "VOL-MOUNT":
+            assert "\\ud800" in text
