@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from airflow.exceptions import AirflowException
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_batchstream.spec.parameters import InvalidParameters
-from airflow_batchstream.spec.problems import errors, format_problems
+from airflow_batchstream.jobspec.parameters import InvalidParameters
+from airflow_batchstream.jobspec.problems import errors, format_problems
 
 if TYPE_CHECKING:
-    from airflow_batchstream.spec.problems import Problem
+    from airflow_batchstream.jobspec.problems import Problem
 
 
 class BatchStreamError(AirflowException):
@@ -35,7 +35,7 @@ class ParameterInvalid(BatchStreamError, InvalidParameters):
 
     Raised by the constructor for a static value (so the DAG fails to import, naming the
     parameter) and at the start of ``execute`` for a rendered one, before any API call. Also a
-    ``ValueError``. ``problems`` holds one :class:`~airflow_batchstream.spec.problems.Problem` per
+    ``ValueError``. ``problems`` holds one :class:`~airflow_batchstream.jobspec.problems.Problem` per
     mistake, each naming the parameter, the Batch field it renders to, the rule and the fix.
     """
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_batchstream.spec.forms import Context
-from airflow_batchstream.spec.parameters import Parameter, check_parameters, raise_for
+from airflow_batchstream.jobspec.forms import Context
+from airflow_batchstream.jobspec.parameters import Parameter, check_parameters, raise_for
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook

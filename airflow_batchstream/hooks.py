@@ -304,8 +304,8 @@ class BatchStreamHook(GoogleBaseHook):
         if project_id:
             return project_id
         from airflow_batchstream.exceptions import ParameterInvalid
-        from airflow_batchstream.spec.forms import project_reason
-        from airflow_batchstream.spec.problems import Problem
+        from airflow_batchstream.jobspec.forms import project_reason
+        from airflow_batchstream.jobspec.problems import Problem
 
         project, source = self.default_project()
         why = project_reason(project) if project else "there is none"

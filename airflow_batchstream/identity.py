@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from airflow_batchstream.spec.limits import JOB_ID_RE
+from airflow_batchstream.jobspec.limits import JOB_ID_RE
 
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "airflow-batchstream"

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
+from airflow_batchstream.jobspec.problems import Problem, Severity, format_problems
 from airflow_batchstream.retry import RetryPolicy, retry_after_seconds
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
-from airflow_batchstream.spec.problems import Problem, Severity, format_problems
 
 if TYPE_CHECKING:
-    from airflow_batchstream.spec.images import ImageRef
+    from airflow_batchstream.jobspec.images import ImageRef
 
 log = logging.getLogger(__name__)
 
@@ -1052,7 +1052,7 @@ def preflight_image(
     :raises ImageUnreadable: when the image cannot be read (401/403, 404, network, or 429/5xx
         after the retries).
     """
-    from airflow_batchstream.spec.images import parse_image  # spec is pure and cheap
+    from airflow_batchstream.jobspec.images import parse_image  # spec is pure and cheap
 
     policy = policy or DEFAULT_POLICY
     # The registry API requires its reference grammar, whatever the job validation tolerates.

@@ -24,11 +24,11 @@ from airflow_batchstream.exceptions import (
 )
 from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.identity import RESERVED_LABEL_KEYS
+from airflow_batchstream.jobspec import forms
+from airflow_batchstream.jobspec.parameters import OPERATOR_PARAMETERS
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 from airflow_batchstream.ownership import OwnershipRegister
-from airflow_batchstream.spec import forms
-from airflow_batchstream.spec.parameters import OPERATOR_PARAMETERS
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,7 +48,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     Which try owns the job is kept in Airflow's Task State Store; what Clear, mark failed/success,
     retries and restarts do to the job is described in :mod:`airflow_batchstream.ownership`.
 
-    Every parameter is checked against :data:`~airflow_batchstream.spec.parameters.OPERATOR_PARAMETERS`:
+    Every parameter is checked against :data:`~airflow_batchstream.jobspec.parameters.OPERATOR_PARAMETERS`:
     static values in the constructor (a bad DAG fails to import, naming the parameter), templated
     ones once rendered, at the start of ``execute``, before any API call
     (:class:`~airflow_batchstream.exceptions.ParameterInvalid`).
@@ -107,7 +107,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         (``IMAGE@sha256:...``, without the tag).
     :param registry_url: registry base URL for the preflight (tests, mirrors); empty or None means
         the image's own host. (templated)
-    :param validation_policy: :class:`~airflow_batchstream.spec.policy.ValidationPolicy`.
+    :param validation_policy: :class:`~airflow_batchstream.jobspec.policy.ValidationPolicy`.
     :param gcp_conn_id: Airflow connection id. (templated)
     :param impersonation_chain: service account(s) to impersonate. (templated)
     """
@@ -209,7 +209,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def render(self, identity: TaskInstanceIdentity) -> dict[str, Any]:
         """The Job dict for this try, with the provider's identity labels merged in."""
         from airflow_batchstream.identity import merge_labels
-        from airflow_batchstream.spec.render import render_job
+        from airflow_batchstream.jobspec.render import render_job
 
         job = render_job(
             self.image_uri,
@@ -252,9 +252,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """
         from dataclasses import replace
 
-        from airflow_batchstream.spec.parameters import name_parameters
-        from airflow_batchstream.spec.problems import errors, warnings
-        from airflow_batchstream.spec.validate import validate_job, validate_job_id
+        from airflow_batchstream.jobspec.parameters import name_parameters
+        from airflow_batchstream.jobspec.problems import errors, warnings
+        from airflow_batchstream.jobspec.validate import validate_job, validate_job_id
 
         policy = replace(
             self.validation_policy or DEFAULT_POLICY, streaming_off="error" if self.image_streaming else "off"
@@ -285,8 +285,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
                 EMULATOR_ENV,
             )
             return ""
+        from airflow_batchstream.jobspec.problems import errors, format_problems
         from airflow_batchstream.manifest import ImageUnreadable, preflight_image
-        from airflow_batchstream.spec.problems import errors, format_problems
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:

@@ -16,9 +16,9 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import JobFailed, SensedJobFailed, TriggerEventMissing
 from airflow_batchstream.hooked import UsesBatchStreamHook, check_parameters_of
+from airflow_batchstream.jobspec.forms import UNKNOWN
+from airflow_batchstream.jobspec.parameters import SENSOR_PARAMETERS
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
-from airflow_batchstream.spec.forms import UNKNOWN
-from airflow_batchstream.spec.parameters import SENSOR_PARAMETERS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
     """Wait until a Batch job ends; succeed only if it SUCCEEDED.
 
-    The parameters are checked against :data:`~airflow_batchstream.spec.parameters.SENSOR_PARAMETERS`
+    The parameters are checked against :data:`~airflow_batchstream.jobspec.parameters.SENSOR_PARAMETERS`
     (static values in the constructor, templated ones when the task runs, before any API call):
     a ``job_name`` that is not ``projects/P/locations/REGION/jobs/JOB_ID`` never reaches GetJob.
 

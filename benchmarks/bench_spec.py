@@ -3,7 +3,7 @@
 A script, not a test. It measures
 
 * throughput: ``render_job`` + ``validate_job`` of a typical job (jobs/s), and each alone;
-* import cost of ``airflow_batchstream.spec`` next to ``airflow.sdk`` (what every DAG file already
+* import cost of ``airflow_batchstream.jobspec`` next to ``airflow.sdk`` (what every DAG file already
   imports), each in fresh subprocesses: wall time, RSS growth, tracemalloc peak, modules loaded.
 
 Prints a table and the ratios, and writes JSON to ``benchmarks/results/``. Usage::
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_batchstream.spec import render_job, validate_job  # noqa: E402
+from airflow_batchstream.jobspec import render_job, validate_job  # noqa: E402
 
 TYPICAL = {
     "commands": ["--date", "2024-01-01", "--mode", "full"],
@@ -131,11 +131,11 @@ def main() -> None:
         # airflow.sdk may write a default config on import: keep it out of the user's home.
         env = {**os.environ, "AIRFLOW_HOME": airflow_home, "PYTHONPATH": str(ROOT)}
         imports = {
-            "airflow_batchstream.spec": import_cost("airflow_batchstream.spec", args.imports, env),
+            "airflow_batchstream.jobspec": import_cost("airflow_batchstream.jobspec", args.imports, env),
             "airflow.sdk": import_cost("airflow.sdk", args.imports, env),
         }
     rates = throughput(args.seconds)
-    spec, sdk = imports["airflow_batchstream.spec"], imports["airflow.sdk"]
+    spec, sdk = imports["airflow_batchstream.jobspec"], imports["airflow.sdk"]
     columns = ("import_ms", "rss_mib", "traced_mib", "traced_peak_mib", "modules")
     ratios = {key: round(spec[key] / sdk[key], 4) if sdk[key] else None for key in columns}
 

@@ -3,7 +3,7 @@
 The job goes to stdout (ready for ``gcloud batch jobs submit --config -``); it is validated and any
 problems go to stderr, each naming the flag that rendered its field. The flags are the operator's
 job parameters, checked by the same table
-(:data:`~airflow_batchstream.spec.parameters.JOB_PARAMETERS`) with the same messages, and the job
+(:data:`~airflow_batchstream.jobspec.parameters.JOB_PARAMETERS`) with the same messages, and the job
 is held to the operator's contract: image streaming on unless ``--no-image-streaming``.
 
 Exit codes: 0 no errors, 1 the rendered job has errors, 2 bad usage (a wrong flag value, an
@@ -134,11 +134,11 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from airflow_batchstream.identity import RESERVED_LABEL_KEYS
-    from airflow_batchstream.spec.forms import Context
-    from airflow_batchstream.spec.parameters import JOB_PARAMETERS, check_parameters, name_parameters
-    from airflow_batchstream.spec.problems import errors
-    from airflow_batchstream.spec.render import render_job
-    from airflow_batchstream.spec.validate import validate_job
+    from airflow_batchstream.jobspec.forms import Context
+    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, name_parameters
+    from airflow_batchstream.jobspec.problems import errors
+    from airflow_batchstream.jobspec.render import render_job
+    from airflow_batchstream.jobspec.validate import validate_job
 
     values = parameters_from(args)
     streaming = values["image_streaming"]

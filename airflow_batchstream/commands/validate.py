@@ -12,8 +12,8 @@ import sys
 from dataclasses import replace
 from typing import Any, get_args
 
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
-from airflow_batchstream.spec.problems import Problem, errors, warnings
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy
+from airflow_batchstream.jobspec.problems import Problem, errors, warnings
 
 LEVELS = get_args(PolicyLevel)
 
@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from airflow_batchstream.documents import DocumentError, load_document
-    from airflow_batchstream.spec.validate import validate_job, validate_job_id, validate_request_id
+    from airflow_batchstream.jobspec.validate import validate_job, validate_job_id, validate_request_id
 
     try:
         job = load_document(args.file)

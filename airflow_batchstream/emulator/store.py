@@ -37,8 +37,8 @@ from airflow_batchstream.emulator.timeline import (
     Timeline,
     build_timeline,
 )
-from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, region_of_allowed_location
-from airflow_batchstream.spec.limits import (
+from airflow_batchstream.jobspec.images import PROJECT_ID_RE, REGION_RE, region_of_allowed_location
+from airflow_batchstream.jobspec.limits import (
     DYNAMIC_WORKLOAD_SCHEDULER_LABEL,
     JOB_ID_RE,
     LIFECYCLE_ACTIONS,
@@ -50,7 +50,7 @@ from airflow_batchstream.spec.limits import (
     PREDEFINED_VM_LABELS,
     RESERVED_LABEL_PREFIXES,
 )
-from airflow_batchstream.spec.policy import BATCH_REGIONS
+from airflow_batchstream.jobspec.policy import BATCH_REGIONS
 
 JobPB = batch.Job.pb()
 JobStatusPB = batch.JobStatus.pb()
@@ -186,7 +186,7 @@ def _validate_request_id(request_id: str, *, uuid4: bool = False) -> None:
 def _validate_job(spec, parent_project: str, parent_location: str) -> None:
     """What CreateJob rejects, as Google documents it; the rest is the validator's business.
 
-    A model of its own on protobuf messages, sharing only constants with ``spec.validate``: an
+    A model of its own on protobuf messages, sharing only constants with ``jobspec.validate``: an
     emulator that ran the validator could not catch a validator bug.
     """
     if spec.ByteSize() > MAX_JOB_BYTES:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from airflow_batchstream.jobspec.images import parse_image
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY
 from airflow_batchstream.manifest import (
     EMPTY_BLOB_DIGEST,
     EMPTY_GZIP_TAR_DIGEST,
@@ -19,8 +21,6 @@ from airflow_batchstream.manifest import (
     preflight_image,
 )
 from airflow_batchstream.retry import RetryPolicy
-from airflow_batchstream.spec.images import parse_image
-from airflow_batchstream.spec.policy import DEFAULT_POLICY
 from tests.integration.registry_tools import (
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V2,

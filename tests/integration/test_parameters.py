@@ -16,9 +16,9 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_batchstream.exceptions import ParameterInvalid
+from airflow_batchstream.jobspec.parameters import OPERATOR_PARAMETERS, SENSOR_PARAMETERS
 from airflow_batchstream.operators import BatchStreamJobOperator
 from airflow_batchstream.sensors import BatchStreamJobSensor
-from airflow_batchstream.spec.parameters import OPERATOR_PARAMETERS, SENSOR_PARAMETERS
 from tests.fixtures.airflow import IMAGE, LOCATION, PROJECT, make_context
 
 STREAMING_OFF = {

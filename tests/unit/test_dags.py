@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from airflow_batchstream.spec.images import location_contains, parse_image
+from airflow_batchstream.jobspec.images import location_contains, parse_image
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"

@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from airflow_batchstream.spec.images import (
+from airflow_batchstream.jobspec.images import (
     ImageRef,
     location_contains,
     parse_image,
     region_of_allowed_location,
 )
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
-from airflow_batchstream.spec.problems import Severity
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.jobspec.problems import Severity
 
 DIGEST = "sha256:" + "ab" * 32
 

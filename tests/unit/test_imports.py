@@ -1,4 +1,4 @@
-"""Parse time is sacred: importing the package and using ``spec`` loads no heavy client library."""
+"""Parse time is sacred: importing the package and using ``jobspec`` loads no heavy client library."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ FORBIDDEN = ("google.cloud.batch_v1", "grpc", "google.api_core", "google.protobu
 
 SCRIPT = f"""
 import json, sys
-import airflow_batchstream, airflow_batchstream.spec
-from airflow_batchstream.spec import render_job, validate_job
+import airflow_batchstream, airflow_batchstream.jobspec
+from airflow_batchstream.jobspec import render_job, validate_job
 {{extra}}
 job = render_job("us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0", max_retries=1)
 assert validate_job(job, "us-central1") == [], "the rendered job should be valid"

@@ -10,6 +10,8 @@ import tarfile
 
 import pytest
 
+from airflow_batchstream.jobspec.images import parse_image
+from airflow_batchstream.jobspec.problems import Problem, Severity
 from airflow_batchstream.manifest import (
     ACCEPT,
     EMPTY_BLOB_DIGEST,
@@ -32,8 +34,6 @@ from airflow_batchstream.manifest import (
     select_from_index,
     tar_is_empty,
 )
-from airflow_batchstream.spec.images import parse_image
-from airflow_batchstream.spec.problems import Problem, Severity
 
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 D1 = "sha256:" + "1" * 64

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 
 from airflow_batchstream.exceptions import ParameterInvalid
 from airflow_batchstream.identity import TaskInstanceIdentity
-from airflow_batchstream.operators import BatchStreamJobOperator
-from airflow_batchstream.sensors import BatchStreamJobSensor
-from airflow_batchstream.spec.parameters import (
+from airflow_batchstream.jobspec.parameters import (
     JOB_PARAMETERS,
     OPERATOR_PARAMETERS,
     SENSOR_PARAMETERS,
     InvalidParameters,
 )
-from airflow_batchstream.spec.render import render_job
-from airflow_batchstream.spec.validate import validate_job
+from airflow_batchstream.jobspec.render import render_job
+from airflow_batchstream.jobspec.validate import validate_job
+from airflow_batchstream.operators import BatchStreamJobOperator
+from airflow_batchstream.sensors import BatchStreamJobSensor
 
 SETTINGS = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_batchstream.operators import BatchStreamJobOperator
-from airflow_batchstream.sensors import BatchStreamJobSensor
-from airflow_batchstream.spec import forms
-from airflow_batchstream.spec.parameters import (
+from airflow_batchstream.jobspec import forms
+from airflow_batchstream.jobspec.parameters import (
     JOB_PARAMETERS,
     OPERATOR_PARAMETERS,
     REQUIRED,
@@ -20,9 +18,11 @@ from airflow_batchstream.spec.parameters import (
     name_parameters,
     path_segments,
 )
-from airflow_batchstream.spec.problems import Problem
-from airflow_batchstream.spec.render import render_job
-from airflow_batchstream.spec.validate import validate_job, validate_job_id
+from airflow_batchstream.jobspec.problems import Problem
+from airflow_batchstream.jobspec.render import render_job
+from airflow_batchstream.jobspec.validate import validate_job, validate_job_id
+from airflow_batchstream.operators import BatchStreamJobOperator
+from airflow_batchstream.sensors import BatchStreamJobSensor
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
 

@@ -18,11 +18,11 @@ HEAVY = ("grpc", "google.api_core", "google.cloud.batch_v1", "google.auth", "goo
 OURS_HEAVY = tuple(
     f"airflow_batchstream.{name}"
     for name in (
-        "spec.validate",
-        "spec.schema",
-        "spec.catalog",
-        "spec.names",
-        "spec.render",
+        "jobspec.validate",
+        "jobspec.schema",
+        "jobspec.catalog",
+        "jobspec.names",
+        "jobspec.render",
         "manifest",
         "hooks",
     )
@@ -63,7 +63,7 @@ def test_our_modules_load_nothing_heavy(statement):
 @pytest.mark.parametrize(
     "statement",
     [
-        "import airflow_batchstream, airflow_batchstream.spec",
+        "import airflow_batchstream, airflow_batchstream.jobspec",
         "from airflow_batchstream.operators import BatchStreamJobOperator",
         "from airflow_batchstream.sensors import BatchStreamJobSensor",
         # The parameter checks of a DAG without mistakes (the catalog is loaded for a problem only).

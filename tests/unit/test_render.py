@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from airflow_batchstream.spec.parameters import InvalidParameters
-from airflow_batchstream.spec.render import INFRASTRUCTURE_EXIT_CODES, deep_merge, render_job
-from airflow_batchstream.spec.validate import validate_job
+from airflow_batchstream.jobspec.parameters import InvalidParameters
+from airflow_batchstream.jobspec.render import INFRASTRUCTURE_EXIT_CODES, deep_merge, render_job
+from airflow_batchstream.jobspec.validate import validate_job
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
 

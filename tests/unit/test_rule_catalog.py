@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_batchstream.spec import catalog
-from airflow_batchstream.spec.catalog import Certainty
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.jobspec import catalog
+from airflow_batchstream.jobspec.catalog import Certainty
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCED = {Certainty.DOCUMENTED, Certainty.PROTO}

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_batchstream.spec import schema
-from airflow_batchstream.spec.names import camel_case_fields, snake_case
-from airflow_batchstream.spec.problems import Problem
-from airflow_batchstream.spec.render import render_job
-from airflow_batchstream.spec.validate import validate_job
+from airflow_batchstream.jobspec import schema
+from airflow_batchstream.jobspec.names import camel_case_fields, snake_case
+from airflow_batchstream.jobspec.problems import Problem
+from airflow_batchstream.jobspec.render import render_job
+from airflow_batchstream.jobspec.validate import validate_job
 
 batch_v1 = pytest.importorskip("google.cloud.batch_v1")
 

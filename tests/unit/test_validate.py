@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from airflow_batchstream.spec import catalog
-from airflow_batchstream.spec import validate as validate_module
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
-from airflow_batchstream.spec.problems import Severity
-from airflow_batchstream.spec.validate import (
+from airflow_batchstream.jobspec import catalog
+from airflow_batchstream.jobspec import validate as validate_module
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
+from airflow_batchstream.jobspec.problems import Severity
+from airflow_batchstream.jobspec.validate import (
     validate_job,
     validate_job_id,
     validate_location,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from airflow_batchstream.spec.names import PROTO_NAMES, camel_case_fields, snake_case
-from airflow_batchstream.spec.validate import validate_job
+from airflow_batchstream.jobspec.names import PROTO_NAMES, camel_case_fields, snake_case
+from airflow_batchstream.jobspec.validate import validate_job
 
 batch_v1 = pytest.importorskip("google.cloud.batch_v1")
 

@@ -1,6 +1,6 @@
 """The spec package's hand-kept Batch v1 schema table must equal google-cloud-batch's messages.
 
-Run this module as a script to print a fresh table for ``airflow_batchstream/spec/schema.py``::
+Run this module as a script to print a fresh table for ``airflow_batchstream/jobspec/schema.py``::
 
     .venv/bin/python -m tests.unit.test_validate_schema
 """
@@ -12,8 +12,8 @@ import pprint
 
 import pytest
 
-from airflow_batchstream.spec import schema
-from airflow_batchstream.spec.names import PROTO_NAMES, snake_case
+from airflow_batchstream.jobspec import schema
+from airflow_batchstream.jobspec.names import PROTO_NAMES, snake_case
 
 batch_v1 = pytest.importorskip("google.cloud.batch_v1")
 
@@ -114,7 +114,7 @@ def test_output_only_fields_exist_in_the_schema() -> None:
 
 
 def test_field_names_the_rules_rely_on_exist() -> None:
-    from airflow_batchstream.spec.validate import STREAMING_FIELDS
+    from airflow_batchstream.jobspec.validate import STREAMING_FIELDS
 
     container = schema.MESSAGES["Runnable.Container"]
     assert set(STREAMING_FIELDS) <= set(container)

@@ -2,7 +2,7 @@
 emulator.
 
 Light on purpose: the parameter checks run when a DAG file is parsed, and must not load the
-validator for them. :mod:`airflow_batchstream.spec.catalog` gives the source of each rule.
+validator for them. :mod:`airflow_batchstream.jobspec.catalog` gives the source of each rule.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A form takes a value and returns it normalized, or raises :class:`Invalid` with what is wrong (in
 the user's terms: ``expected a list of strings, got the string 'echo hi'``), the fix (``did you
 mean ['echo', 'hi']?``) and a rule id. The table of parameters that uses them is
-:mod:`airflow_batchstream.spec.parameters`. The ``*_reason`` functions hold a string to a
+:mod:`airflow_batchstream.jobspec.parameters`. The ``*_reason`` functions hold a string to a
 documented form (project ids, job names, e-mails, Compute Engine names and URLs) and say why it
 is not one, or return None.
 
@@ -18,10 +18,10 @@ import reprlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from airflow_batchstream.spec.images import PROJECT_ID_RE, REGION_RE, ZONE_RE, parse_image
-from airflow_batchstream.spec.images import region_of_allowed_location as allowed_location_region
-from airflow_batchstream.spec.limits import DURATION_RE, JOB_ID_RE, SECRET_RE, STREAMING_FIELDS
-from airflow_batchstream.spec.policy import ValidationPolicy
+from airflow_batchstream.jobspec.images import PROJECT_ID_RE, REGION_RE, ZONE_RE, parse_image
+from airflow_batchstream.jobspec.images import region_of_allowed_location as allowed_location_region
+from airflow_batchstream.jobspec.limits import DURATION_RE, JOB_ID_RE, SECRET_RE, STREAMING_FIELDS
+from airflow_batchstream.jobspec.policy import ValidationPolicy
 
 #: Domain-scoped (legacy) project ids: ``example.com:my-project``.
 DOMAIN_PROJECT_RE = re.compile(
@@ -480,7 +480,7 @@ def job_overrides(value: Any, context: Context, numbers_as_text: bool) -> dict[s
             "(render_template_as_native_obj=True on the DAG)",
         )
     # Loaded here, not with this module: the field table costs parse time only to DAGs with overrides.
-    from airflow_batchstream.spec.names import camel_case_fields
+    from airflow_batchstream.jobspec.names import camel_case_fields
 
     overrides = camel_case_fields(dict(value))
     for path, container in _override_containers(overrides):
@@ -560,7 +560,7 @@ def validation_policy(value: Any, context: Context, numbers_as_text: bool) -> Va
     if isinstance(value, ValidationPolicy):
         return value
     raise _type_error(
-        "a ValidationPolicy", value, "pass ValidationPolicy(...) from airflow_batchstream.spec.policy"
+        "a ValidationPolicy", value, "pass ValidationPolicy(...) from airflow_batchstream.jobspec.policy"
     )
 
 

@@ -6,7 +6,7 @@ severity of every problem they report from it (the ``preflight`` entries documen
 ``docs/rules.md`` and the README's rule table (a test keeps both in sync). The policy: a condition
 is an error only when Google's documentation or the Batch v1 protos (or, for the image preflight,
 the OCI specifications) say so; where nothing settles it, it is a warning or a
-:class:`~airflow_batchstream.spec.policy.ValidationPolicy` item. Two image-streaming rules are
+:class:`~airflow_batchstream.jobspec.policy.ValidationPolicy` item. Two image-streaming rules are
 errors by design (IS-1, IS-3): Batch would run such a job *without* streaming, silently, and
 streaming is this provider's contract.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import enum
 from typing import Literal, NamedTuple
 
-from airflow_batchstream.spec.policy import PolicyLevel, ValidationPolicy
-from airflow_batchstream.spec.problems import Severity
+from airflow_batchstream.jobspec.policy import PolicyLevel, ValidationPolicy
+from airflow_batchstream.jobspec.problems import Severity
 
 
 class Certainty(str, enum.Enum):

@@ -4,14 +4,14 @@
 through tolerant accessors (a value of the wrong type reads as absent, since the structure check
 has already reported it), and a rule that fails anyway is reported as ``J-INTERNAL`` instead of
 hiding the others. It imports neither Airflow nor ``google.*``; the field table comes from
-:mod:`airflow_batchstream.spec.schema`.
+:mod:`airflow_batchstream.jobspec.schema`.
 
 Field names may be camelCase or the protos' snake_case, as gcloud accepts them: the structure check
-reads the job as written, the other rules read it in camelCase (:func:`~airflow_batchstream.spec.
+reads the job as written, the other rules read it in camelCase (:func:`~airflow_batchstream.jobspec.
 names.camel_case_fields`), and every problem is reported at the path the user wrote.
 
 Every rule id and condition, with its severity and its source, is in
-:mod:`airflow_batchstream.spec.catalog`, rendered as ``docs/rules.md``; problems take their
+:mod:`airflow_batchstream.jobspec.catalog`, rendered as ``docs/rules.md``; problems take their
 severity from there.
 """
 
@@ -29,8 +29,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from airflow_batchstream.spec import catalog, schema
-from airflow_batchstream.spec.images import (
+from airflow_batchstream.jobspec import catalog, schema
+from airflow_batchstream.jobspec.images import (
     REGION_RE,
     ZONE_RE,
     ImageRef,
@@ -38,7 +38,7 @@ from airflow_batchstream.spec.images import (
     parse_image,
     region_of_allowed_location,
 )
-from airflow_batchstream.spec.limits import (  # shared with the parameter checks and the emulator
+from airflow_batchstream.jobspec.limits import (  # shared with the parameter checks and the emulator
     DURATION_RE,
     DYNAMIC_WORKLOAD_SCHEDULER_LABEL,
     JOB_ID_RE,
@@ -55,9 +55,9 @@ from airflow_batchstream.spec.limits import (  # shared with the parameter check
     SECRET_RE,
     STREAMING_FIELDS,
 )
-from airflow_batchstream.spec.names import PROTO_NAMES, camel_case_fields, snake_case
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
-from airflow_batchstream.spec.problems import Problem, Severity
+from airflow_batchstream.jobspec.names import PROTO_NAMES, camel_case_fields, snake_case
+from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
+from airflow_batchstream.jobspec.problems import Problem, Severity
 
 PARENT_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)$")
 #: RFC 4122's string form of a UUID, what ``request_id`` must be.

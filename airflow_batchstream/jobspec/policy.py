@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from airflow_batchstream.spec.problems import Problem, Severity
+from airflow_batchstream.jobspec.problems import Problem, Severity
 
 #: How a policy-governed finding is reported: as an error (blocks submission), a warning, or not at all.
 PolicyLevel = Literal["error", "warning", "off"]

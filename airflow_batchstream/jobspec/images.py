@@ -17,8 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from airflow_batchstream.spec.policy import DEFAULT_POLICY, PolicyLevel, ValidationPolicy, problems_at_level
-from airflow_batchstream.spec.problems import Problem, Severity
+from airflow_batchstream.jobspec.policy import (
+    DEFAULT_POLICY,
+    PolicyLevel,
+    ValidationPolicy,
+    problems_at_level,
+)
+from airflow_batchstream.jobspec.problems import Problem, Severity
 
 #: ``LOC-docker.pkg.dev``; LOC is a region (``us-east1``) or a multi-region (``us``).
 AR_HOST_RE = re.compile(r"^(?P<loc>[a-z]+(?:-[a-z]+[0-9]+)?)-docker\.pkg\.dev$")
@@ -311,14 +316,14 @@ def _layout(
 def _severity(rule: str, name: str) -> Severity:
     """The severity the rule catalog gives a condition."""
     # Imported on the first problem: the parameter checks import this module when a DAG is parsed.
-    from airflow_batchstream.spec import catalog
+    from airflow_batchstream.jobspec import catalog
 
     return catalog.severity(rule, name)
 
 
 def _level(policy: ValidationPolicy, rule: str, name: str) -> PolicyLevel:
     """The level ``policy`` gives a policy condition of the rule catalog."""
-    from airflow_batchstream.spec import catalog
+    from airflow_batchstream.jobspec import catalog
 
     return catalog.level(policy, rule, name)
 

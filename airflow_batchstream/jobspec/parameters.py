@@ -4,11 +4,11 @@ Each :class:`Parameter` says what a value must be (its :class:`Form`), its defau
 whether the operator templates it, and which Batch field it renders to. Everything that speaks of
 a parameter reads it from here: the operator's and sensor's constructors (static values, so a bad
 DAG fails to import naming the parameter), their ``execute`` (rendered values, before any API
-call), :func:`~airflow_batchstream.spec.render.render_job`, ``batchstream render`` and the
+call), :func:`~airflow_batchstream.jobspec.render.render_job`, ``batchstream render`` and the
 operator's ``template_fields``.
 
 :func:`check_parameters` returns every problem at once, each a
-:class:`~airflow_batchstream.spec.problems.Problem` naming the parameter, the Batch field, a rule
+:class:`~airflow_batchstream.jobspec.problems.Problem` naming the parameter, the Batch field, a rule
 id and the fix. Rule ids are the validator's where Batch has the rule (``TG-COUNT``, ``J-ID``,
 ``IS-1``...), and these where the mistake is in the parameter itself:
 
@@ -37,7 +37,7 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from airflow_batchstream.documents import MAX_DEPTH, shape_problem
-from airflow_batchstream.spec.forms import (
+from airflow_batchstream.jobspec.forms import (
     UNKNOWN,
     Context,
     Form,
@@ -72,13 +72,13 @@ from airflow_batchstream.spec.forms import (
     validation_policy,
     volumes,
 )
-from airflow_batchstream.spec.limits import (
+from airflow_batchstream.jobspec.limits import (
     MAX_JOB_LABELS,
     MAX_PARALLELISM,
     MAX_RETRIES,
     MAX_TASKS,
 )
-from airflow_batchstream.spec.problems import Problem, format_problems
+from airflow_batchstream.jobspec.problems import Problem, format_problems
 
 LOGS_DESTINATIONS = ("CLOUD_LOGGING", "PATH", "NONE")
 IMAGE_CHECKS = ("error", "warn", "off")
@@ -147,7 +147,7 @@ def _table(*parameters: Parameter) -> Mapping[str, Parameter]:
     return {parameter.name: parameter for parameter in parameters}
 
 
-#: What :func:`~airflow_batchstream.spec.render.render_job` takes: the job itself.
+#: What :func:`~airflow_batchstream.jobspec.render.render_job` takes: the job itself.
 JOB_PARAMETERS: Mapping[str, Parameter] = _table(
     Parameter(
         "image_uri", image_uri, "str", REQUIRED,
@@ -421,7 +421,7 @@ def check_parameters(
     :param table: e.g. :data:`OPERATOR_PARAMETERS`.
     :param static: values as a DAG file gives them (the constructor): the runtime parts of
         templated parameters are skipped, to be checked after rendering.
-    :param context: see :class:`~airflow_batchstream.spec.forms.Context`; none by default.
+    :param context: see :class:`~airflow_batchstream.jobspec.forms.Context`; none by default.
     :return: ``(normalized values, problems)``; a normalized value is :data:`UNKNOWN` when it is
         only known at run time, and absent when it is wrong.
     """

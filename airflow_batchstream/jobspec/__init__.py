@@ -11,12 +11,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_batchstream.spec.images import ImageRef, location_contains, parse_image
-    from airflow_batchstream.spec.names import camel_case_fields
-    from airflow_batchstream.spec.policy import DEFAULT_POLICY, ValidationPolicy
-    from airflow_batchstream.spec.problems import Problem, Severity, errors, format_problems, warnings
-    from airflow_batchstream.spec.render import render_job
-    from airflow_batchstream.spec.validate import (
+    from airflow_batchstream.jobspec.images import ImageRef, location_contains, parse_image
+    from airflow_batchstream.jobspec.names import camel_case_fields
+    from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
+    from airflow_batchstream.jobspec.problems import Problem, Severity, errors, format_problems, warnings
+    from airflow_batchstream.jobspec.render import render_job
+    from airflow_batchstream.jobspec.validate import (
         validate_job,
         validate_job_id,
         validate_location,
@@ -64,5 +64,5 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
-        return getattr(importlib.import_module(f"airflow_batchstream.spec.{_HOMES[name]}"), name)
+        return getattr(importlib.import_module(f"airflow_batchstream.jobspec.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

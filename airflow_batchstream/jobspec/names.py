@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airflow_batchstream.spec import schema
+from airflow_batchstream.jobspec import schema
 
 _UPPER = re.compile(r"([A-Z])")
 

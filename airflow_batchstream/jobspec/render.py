@@ -2,9 +2,9 @@
 
 The output is camelCase, exactly what ``gcloud batch jobs submit --config`` and the REST API take,
 and what ``google.cloud.batch_v1.Job.from_json(json.dumps(job))`` parses. Rendering checks each
-parameter's type and form against :mod:`airflow_batchstream.spec.parameters` (raising
-:class:`~airflow_batchstream.spec.parameters.InvalidParameters`), but not the job's rules (that is
-:func:`airflow_batchstream.spec.validate.validate_job`). It is deterministic: equal arguments give
+parameter's type and form against :mod:`airflow_batchstream.jobspec.parameters` (raising
+:class:`~airflow_batchstream.jobspec.parameters.InvalidParameters`), but not the job's rules (that is
+:func:`airflow_batchstream.jobspec.validate.validate_job`). It is deterministic: equal arguments give
 equal JSON, maps are emitted with sorted keys, inputs are copied, never aliased. Each helper builds
 one fragment of the job and returns it, or None when there is nothing to say, so that Batch's own
 defaults apply.
@@ -16,8 +16,8 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from airflow_batchstream.spec.forms import Context
-from airflow_batchstream.spec.parameters import JOB_PARAMETERS, check_parameters, raise_for
+from airflow_batchstream.jobspec.forms import Context
+from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, raise_for
 
 #: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
 #: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
