@@ -286,7 +286,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
-        from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+        from airflow_batchstream.preflight import ImageUnreadable, preflight_image
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:

@@ -23,7 +23,7 @@ OURS_HEAVY = tuple(
         "jobspec.catalog",
         "jobspec.names",
         "jobspec.render",
-        "manifest",
+        "preflight",
         "hooks",
     )
 )
