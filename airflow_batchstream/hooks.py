@@ -39,10 +39,11 @@ from google.cloud.batch_v1.services.batch_service.transports import (
     BatchServiceGrpcTransport,
 )
 
-from airflow_batchstream import credentials, hooked, states
+from airflow_batchstream import config, credentials, states
 from airflow_batchstream.exceptions import BatchApiError, CredentialsRefused
 from airflow_batchstream.identity import request_id_for
 from airflow_batchstream.retry import RetryPolicy
+from airflow_batchstream.waiting import Waiter
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def _cancel_request(name: str) -> CancelJobRequest:
 
 
 def _failed_tasks_request(job_name: str, limit: int) -> ListTasksRequest:
-    # Batch supports one task group per job, named group0 (batch-rules.md section 1).
+    # Batch supports one task group per job, named group0 (docs/batch-facts.md section 1).
     return ListTasksRequest(parent=f"{job_name}/taskGroups/group0", filter="State=FAILED", page_size=limit)
 
 
@@ -253,7 +254,7 @@ class BatchStreamHook(GoogleBaseHook):
         retry: RetryPolicy = DEFAULT_RETRY,
         **kwargs: Any,
     ) -> None:
-        self.emulator_host = emulator_host or hooked.emulator_host()
+        self.emulator_host = emulator_host or config.emulator_host()
         self.retry = retry
         self._client: BatchServiceClient | None = None
         self._credentials: Any = None  # those of the clients, once built
@@ -524,7 +525,7 @@ class BatchStreamHook(GoogleBaseHook):
         The same outcome rules and payload as :class:`~airflow_batchstream.triggers.BatchStreamJobTrigger`.
         A ``timeout`` payload leaves the job running: whether to cancel it is the owner's decision.
         """
-        waiter = states.Waiter(poll_interval, deadline)
+        waiter = Waiter(poll_interval, deadline)
         while True:
             try:
                 job = self.get_job(name, missing_ok=True)

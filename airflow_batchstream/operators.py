@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_batchstream import states
+from airflow_batchstream import config, states
 from airflow_batchstream.exceptions import (
     ImageCheckFailed,
     JobConflict,
     JobSpecInvalid,
     TriggerEventMissing,
 )
-from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.identity import RESERVED_LABEL_KEYS
 from airflow_batchstream.jobspec import forms
 from airflow_batchstream.jobspec.parameters import OPERATOR_PARAMETERS
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
 from airflow_batchstream.ownership import OwnershipRegister
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from airflow_batchstream.ownership import Claim
 
 
-class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
+class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     """Run a container on Google Cloud Batch with Image Streaming, exactly once per try.
 
     The job is rendered from the parameters, validated (every problem reported at once, before any
@@ -282,7 +282,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
             self.log.info(
                 "Image preflight skipped: %s is set and no registry_url was given (there is no "
                 "Artifact Registry offline).",
-                EMULATOR_ENV,
+                config.EMULATOR_ENV,
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
@@ -405,7 +405,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""
         if self.timeout is None:
             return None
-        created = states.to_epoch(job.create_time)
+        from airflow_batchstream.summary import to_epoch
+
+        created = to_epoch(job.create_time)
         return (created if created is not None else time.time()) + float(self.timeout)
 
     # -- Airflow entry points
@@ -413,6 +415,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batchstream.identity import TaskInstanceIdentity
         from airflow_batchstream.ownership import Wait
+        from airflow_batchstream.summary import summarize
 
         self.check_rendered_parameters()
         identity = TaskInstanceIdentity.from_context(context)
@@ -423,7 +426,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         digest = self.preflight(job_dict)
         job = self.submit(identity, job_id, job_dict)
         self._job_name = job.name
-        summary = states.summarize(job, image_digest_hint=digest)
+        summary = summarize(job, image_digest_hint=digest)
         persist_links(context, summary)
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 

@@ -8,7 +8,7 @@ BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
 * ``open_shared_stream`` is a classmethod that receives the kwargs of *one* trigger of the group;
   it cannot know which jobs the other subscribers wait for. One shared poll would therefore have
   to ListJobs the whole region each round: the ListJobs filter grammar is undocumented
-  (batch-rules.md section 2), Batch keeps finished jobs for 60 days (thousands of jobs per page
+  (docs/batch-facts.md section 2), Batch keeps finished jobs for 60 days (thousands of jobs per page
   walk), and list consistency for a just-created job is not documented.
 * The stream contract is "yield forever, or raise", and a raise is propagated to *every*
   subscriber: one failed shared poll would fail all waiting tasks, the opposite of "transient
@@ -16,7 +16,7 @@ BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
 * Per-trigger deadlines and backoff, and ``on_kill`` (which the runner does call on the shared
   path too), would all live in ``filter_shared_stream`` anyway.
 
-So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.states.Waiter`) and what
+So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.waiting.Waiter`) and what
 is expensive is shared instead: one async gRPC client per (event loop, connection, impersonation,
 endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
 while a job's state does not change.
@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batchstream import hooked, states
+from airflow_batchstream import config, states
+from airflow_batchstream.waiting import Waiter
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
@@ -103,7 +104,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.cancel_on_kill = cancel_on_kill
-        self.emulator_host = emulator_host if emulator_host is not None else hooked.emulator_host()
+        self.emulator_host = emulator_host if emulator_host is not None else config.emulator_host()
         self.api_endpoint = api_endpoint
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
@@ -156,7 +157,7 @@ class BatchStreamJobTrigger(BaseTrigger):
     async def wait(self) -> dict[str, Any]:
         """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
         hooks = await load_hooks()
-        waiter = states.Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
+        waiter = Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
         while True:
             try:
                 hook = await self.get_hook()

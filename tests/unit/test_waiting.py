@@ -1,0 +1,45 @@
+"""waiting: backoff while nothing changes, the deadline, and an unreachable job."""
+
+from __future__ import annotations
+
+from google.cloud.batch_v1 import Job, JobStatus
+
+from airflow_batchstream.states import Outcome
+from airflow_batchstream.waiting import Step, Waiter
+
+NAME = "projects/proj/locations/us-central1/jobs/job-1"
+
+
+def job(state: str, counts=None) -> Job:
+    status = JobStatus(state=JobStatus.State[state])
+    if counts:
+        status.task_groups["group0"] = JobStatus.TaskGroupStatus(counts=counts)
+    return Job(name=NAME, uid="uid-1", status=status)
+
+
+def test_waiter_backs_off_while_unchanged_and_respects_deadline():
+    waiter = Waiter(poll_interval=10, deadline=10_000.0)
+    running = job("RUNNING", counts={"RUNNING": 1})
+    # Lag stays at poll_interval until the job has been unchanged for 10 poll intervals ...
+    assert [waiter.step(running, now=t).delay for t in (0, 50, 100)] == [10, 10, 10]
+    # ... then grows with the time unchanged (10% of it), capped at 4x.
+    assert waiter.step(running, now=200).delay == 20
+    assert waiter.step(running, now=1000).delay == 40
+    assert waiter.step(job("QUEUED"), now=1001).delay == 10  # a change resets the backoff
+    assert waiter.step(running, now=9995).delay == 5  # never sleeps past the deadline
+    assert waiter.step(running, now=10_000).action == "timeout"
+    assert waiter.step(job("CANCELLED"), now=20_000).action == "finish"
+
+
+def test_an_unreachable_job_ends_a_wait_only_at_the_deadline():
+    waiter = Waiter(poll_interval=10, deadline=1000.0)
+    assert waiter.step_unreachable(now=0) == Step("sleep", Outcome.RUNNING, 10)
+    assert waiter.step_unreachable(now=995).delay == 5  # never sleeps past the deadline
+    assert waiter.step_unreachable(now=1000).action == "timeout"
+    assert Waiter(poll_interval=10, deadline=None).step_unreachable(now=10**9).action == "sleep"
+
+
+def test_max_poll_interval_equal_to_poll_interval_disables_backoff():
+    waiter = Waiter(poll_interval=10, deadline=None, max_poll_interval=10)
+    running = job("RUNNING")
+    assert {waiter.step(running, now=t).delay for t in (0, 500, 5000)} == {10}
