@@ -17,9 +17,9 @@ BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
   path too), would all live in ``filter_shared_stream`` anyway.
 
 So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.waiting.Waiter`) and what
-is expensive is shared instead: one async gRPC client per (event loop, connection, impersonation,
-endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
-while a job's state does not change.
+is expensive is shared instead (:mod:`airflow_batchstream._shared`): one async gRPC client per
+(event loop, connection, impersonation, endpoint) and one read limiter per (event loop, endpoint,
+region), with backoff while a job's state does not change.
 
 The hook module (grpc, google.api_core, the Batch client: one to two seconds of imports on a small
 machine) is loaded in a thread by the first trigger of a triggerer process, never on its event
@@ -32,13 +32,14 @@ import asyncio
 import importlib
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batchstream import config, states
+from airflow_batchstream import config
+from airflow_batchstream.retry import RetryPolicy, status_name
+from airflow_batchstream.states import error_payload, event_payload
 from airflow_batchstream.waiting import Waiter
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                     api_endpoint=self.api_endpoint,
                     # A short budget per call: when it runs out on a transient error the loop
                     # goes on waiting and re-checks the deadline, rather than retrying past it.
-                    retry=replace(hooks.DEFAULT_RETRY, budget=max(30.0, 2 * float(self.poll_interval))),
+                    retry=RetryPolicy(budget=max(30.0, 2 * float(self.poll_interval))),
                 )
 
             # Without the emulator the hook fetches the connection: keep that off the loop too.
@@ -156,20 +157,17 @@ class BatchStreamJobTrigger(BaseTrigger):
 
     async def wait(self) -> dict[str, Any]:
         """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
-        hooks = await load_hooks()
         waiter = Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
         while True:
             try:
                 hook = await self.get_hook()
                 job = await hook.aget_job(self.job_name)
             except Exception as exc:
-                if not hooks.is_transient(exc):
+                job, step = None, waiter.step_failed(exc)
+                if step.action == "error":
                     self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
-                    return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
-                self.log.warning(
-                    "GetJob %s still failing (%s); waiting on", self.job_name, hooks.status_name(exc)
-                )
-                job, step = None, waiter.step_unreachable()
+                    return error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
+                self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
             else:
                 step = waiter.step(job)
             if step.action == "finish":
@@ -184,9 +182,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 await (await self.get_hook()).acancel_job(self.job_name)
             except Exception as exc:
                 self.log.warning("Could not cancel timed-out Batch job %s: %s", self.job_name, exc)
-        return states.event_payload(
-            job, job_name=self.job_name, timed_out=True, image_digest_hint=self.image_digest
-        )
+        return event_payload(job, job_name=self.job_name, timed_out=True, image_digest_hint=self.image_digest)
 
     async def on_kill(self) -> None:
         """Cancel the job when a user marks the deferred task failed/success or clears it.
@@ -198,8 +194,6 @@ class BatchStreamJobTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
-        from airflow_batchstream.retry import RetryPolicy
-
         hook = await self.get_hook()
         started = time.monotonic()
         cancelled = await hook.acancel_job(self.job_name, policy=RetryPolicy(budget=ON_KILL_BUDGET))

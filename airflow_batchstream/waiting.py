@@ -1,7 +1,9 @@
 """How every wait for a Batch job paces itself and when it ends, without the I/O.
 
 The worker loop (``BatchStreamHook.wait_for_job``) and the trigger (``BatchStreamJobTrigger.wait``)
-are thin drivers around a :class:`Waiter`, so both end a wait for exactly the same reasons.
+are thin drivers around a :class:`Waiter`, so both end a wait for exactly the same reasons: the job
+ended, the deadline passed, or GetJob failed with an error that is not transient. A transient
+error (one whose retries ran out within the call's budget) never ends a wait before its deadline.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_batchstream.retry import is_transient
 from airflow_batchstream.states import Outcome, outcome_of, state_name
 from airflow_batchstream.summary import task_counts
 
@@ -71,7 +74,8 @@ class PollBackoff:
 
 @dataclass(frozen=True)
 class Step:
-    """What a waiter does next: ``finish`` (terminal), ``timeout`` (deadline passed) or ``sleep``."""
+    """What a waiter does next: ``finish`` (terminal), ``timeout`` (deadline passed), ``sleep``, or
+    ``error`` (GetJob failed for good: the driver raises or reports that error)."""
 
     action: str
     outcome: Outcome
@@ -79,8 +83,8 @@ class Step:
 
 
 class Waiter:
-    """The waiting rules: feed it each GetJob result (or, when GetJob keeps failing transiently,
-    call :meth:`step_unreachable`), and do what the step says.
+    """The waiting rules: feed it each GetJob result (:meth:`step`) or failure (:meth:`step_failed`),
+    and do what the step says.
 
     :param poll_interval: seconds between checks after a change.
     :param deadline: absolute epoch seconds at which the wait times out (None: never).
@@ -104,8 +108,11 @@ class Waiter:
         self.backoff.observe(fingerprint(job), now)
         return Step("sleep", outcome, self.backoff.next_delay(now))
 
-    def step_unreachable(self, now: float | None = None) -> Step:
-        """GetJob kept failing with a transient error: that never ends a wait, only the deadline does."""
+    def step_failed(self, error: BaseException, now: float | None = None) -> Step:
+        """GetJob raised ``error``. A transient one never ends the wait, only the deadline does;
+        any other error ends it (``error``: the driver raises it, or reports it in an event)."""
+        if not is_transient(error):
+            return Step("error", Outcome.RUNNING)
         if self.backoff.expired(now):
             return Step("timeout", Outcome.RUNNING)
         return Step("sleep", Outcome.RUNNING, self.backoff.next_delay(now))

@@ -1,7 +1,8 @@
-"""waiting: backoff while nothing changes, the deadline, and an unreachable job."""
+"""waiting: backoff while nothing changes, the deadline, and errors that never end a wait."""
 
 from __future__ import annotations
 
+from google.api_core import exceptions as api_exceptions
 from google.cloud.batch_v1 import Job, JobStatus
 
 from airflow_batchstream.states import Outcome
@@ -31,12 +32,23 @@ def test_waiter_backs_off_while_unchanged_and_respects_deadline():
     assert waiter.step(job("CANCELLED"), now=20_000).action == "finish"
 
 
-def test_an_unreachable_job_ends_a_wait_only_at_the_deadline():
+def test_a_transient_error_ends_a_wait_only_at_the_deadline():
+    outage = api_exceptions.ServiceUnavailable("connection reset")
     waiter = Waiter(poll_interval=10, deadline=1000.0)
-    assert waiter.step_unreachable(now=0) == Step("sleep", Outcome.RUNNING, 10)
-    assert waiter.step_unreachable(now=995).delay == 5  # never sleeps past the deadline
-    assert waiter.step_unreachable(now=1000).action == "timeout"
-    assert Waiter(poll_interval=10, deadline=None).step_unreachable(now=10**9).action == "sleep"
+    assert waiter.step_failed(outage, now=0) == Step("sleep", Outcome.RUNNING, 10)
+    assert waiter.step_failed(outage, now=995).delay == 5  # never sleeps past the deadline
+    assert waiter.step_failed(outage, now=1000).action == "timeout"
+    assert Waiter(poll_interval=10, deadline=None).step_failed(outage, now=10**9).action == "sleep"
+
+
+def test_any_other_error_ends_the_wait_at_once():
+    waiter = Waiter(poll_interval=10, deadline=None)
+    for error in (
+        api_exceptions.PermissionDenied("no"),
+        api_exceptions.InvalidArgument("bad"),
+        KeyError("x"),
+    ):
+        assert waiter.step_failed(error, now=0).action == "error"
 
 
 def test_max_poll_interval_equal_to_poll_interval_disables_backoff():
