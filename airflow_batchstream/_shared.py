@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-#: Reads per second one triggerer process allows itself per region (Batch allows 15,000 reads
-#: per minute per region for the whole project, i.e. 250/s; a triggerer takes at most 40% of it).
-DEFAULT_READS_PER_SECOND = float(os.environ.get("BATCHSTREAM_TRIGGER_READS_PER_SECOND", "100"))
+from airflow_batchstream import config
 
 
 class AsyncRateLimiter:
@@ -60,13 +57,14 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def read_limiter(endpoint: str, location: str) -> AsyncRateLimiter:
-    """The running loop's limiter of reads from ``endpoint`` in region ``location``."""
+    """The running loop's limiter of reads from ``endpoint`` in region ``location``, allowing
+    ``[batchstream] trigger_reads_per_second`` (read when the limiter is made)."""
     loop = asyncio.get_running_loop()
     with _REGISTRY_LOCK:
         limiters = _LIMITERS.setdefault(loop, {})
         key = (endpoint, location)
         if key not in limiters:
-            limiters[key] = AsyncRateLimiter(DEFAULT_READS_PER_SECOND)
+            limiters[key] = AsyncRateLimiter(config.TRIGGER_READS_PER_SECOND.read())
         return limiters[key]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -42,10 +41,6 @@ from airflow_batchstream.identity import request_id_for
 from airflow_batchstream.retry import RetryPolicy, acall, call, is_transient, status_name
 from airflow_batchstream.states import Outcome, event_payload, outcome_of, parse_job_name, state_name
 from airflow_batchstream.waiting import Waiter
-
-#: Project used against the emulator when neither the call nor the connection names one.
-EMULATOR_PROJECT_ENV = "BATCHSTREAM_EMULATOR_PROJECT"
-DEFAULT_EMULATOR_PROJECT = "batchstream-emulator"
 
 #: Per-RPC timeout. The generated client's own retry is switched off (``retry=None``) so that
 #: :mod:`airflow_batchstream.retry` is the only retry layer, with one budget.
@@ -98,7 +93,8 @@ class BatchStreamHook(BaseHook):
     :param emulator_host: ``host:port`` of a Batch emulator; defaults to ``BATCHSTREAM_EMULATOR_HOST``.
     :param api_endpoint: the Batch API endpoint (``host[:port]``), e.g. a Private Service Connect
         endpoint; defaults to the connection's ``api_endpoint`` extra, then Google's.
-    :param retry: how transient errors are retried (default: up to 300 seconds of backoff per call).
+    :param retry: how transient errors are retried (default: ``[batchstream] api_retry_budget``
+        seconds of backoff per call).
     :param kwargs: passed to ``GoogleBaseHook`` against Google Cloud (e.g. ``quota_project_id``).
     """
 
@@ -121,7 +117,7 @@ class BatchStreamHook(BaseHook):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.emulator_host = emulator_host or config.emulator_host()
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(budget=config.API_RETRY_BUDGET.read())
         self._client: BatchServiceClient | None = None
         self._credentials: Any = None  # those of the clients, once built
         #: The connection's side against Google Cloud; None against the emulator.
@@ -152,9 +148,7 @@ class BatchStreamHook(BaseHook):
                 self.google.project_id,
                 f"the {self.gcp_conn_id!r} connection (or application default credentials)",
             )
-        if os.environ.get(EMULATOR_PROJECT_ENV):
-            return os.environ[EMULATOR_PROJECT_ENV], EMULATOR_PROJECT_ENV
-        return DEFAULT_EMULATOR_PROJECT, f"the emulator's default (set project_id or {EMULATOR_PROJECT_ENV})"
+        return config.EMULATOR_PROJECT.read(), f"{config.EMULATOR_PROJECT.name}, the emulator's default"
 
     def resolve_project(self, project_id: str | None) -> str:
         """``project_id``, or the default project, logged with its source and held to the project id form.
@@ -170,10 +164,15 @@ class BatchStreamHook(BaseHook):
         project, source = self.default_project()
         why = project_reason(project) if project else "there is none"
         if why:
-            fix = f"pass project_id, or set 'project' in the {self.gcp_conn_id!r} connection"
+            where = (
+                f"set 'project' in the {self.gcp_conn_id!r} connection"
+                if self.google is not None
+                else f"set {config.EMULATOR_PROJECT.name}"
+            )
             message = f"not given, and the project from {source}, {project!r}, is not valid: {why}"
             raise ParameterInvalid(
-                [Problem("", "P-FORM", message, fix, parameter="project_id")], type(self).__name__
+                [Problem("", "P-FORM", message, f"pass project_id, or {where}", parameter="project_id")],
+                type(self).__name__,
             )
         self.log.info("project_id not given: using project %r from %s", project, source)
         return project

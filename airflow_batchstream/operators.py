@@ -56,7 +56,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param image_uri: Artifact Registry image. (templated)
     :param location: Batch region of the job. (templated)
     :param project_id: Google Cloud project; when None, the connection's project (against the
-        emulator: ``BATCHSTREAM_EMULATOR_PROJECT``, else ``batchstream-emulator``), logged. (templated)
+        emulator: ``[batchstream] emulator_project``), logged. (templated)
     :param commands: container commands (CMD override). (templated)
     :param entrypoint: container ENTRYPOINT override. (templated)
     :param environment: environment variables. (templated)
@@ -157,7 +157,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         job_id: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | str = 30.0,
+        poll_interval: float | str = config.DEFAULT_POLL_INTERVAL.read(),
         timeout: float | None = None,
         cancel_on_kill: bool = True,
         reattach: bool = True,
@@ -286,7 +286,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
-        from airflow_batchstream.preflight import ImageUnreadable, preflight_image
+        from airflow_batchstream.preflight import REGISTRY_RETRY, ImageUnreadable, preflight_image
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:
@@ -296,6 +296,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                 policy=self.validation_policy,
                 credentials=credentials,
                 registry_url=self.registry_url,
+                retry=replace(REGISTRY_RETRY, budget=config.PREFLIGHT_RETRY_BUDGET.read()),
             )
         except (ImageUnreadable, ValueError) as exc:
             return self._image_problem(f"The image {self.image_uri} cannot be checked: {exc}")

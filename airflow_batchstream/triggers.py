@@ -68,7 +68,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     :param job_name: full resource name ``projects/P/locations/L/jobs/J``.
     :param deadline: absolute epoch seconds after which the wait ends with ``timeout`` (None: no
         deadline). Absolute, so a triggerer restart does not reset it.
-    :param poll_interval: seconds between checks after a change; grows up to 4x while nothing changes.
+    :param poll_interval: seconds between checks after a change; grows up to 4x while nothing changes
+        (default: ``[batchstream] default_poll_interval``).
     :param gcp_conn_id: Airflow connection id.
     :param impersonation_chain: service account(s) to impersonate.
     :param cancel_on_kill: cancel the job when the deadline passes or the user kills the task.
@@ -88,7 +89,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         *,
         job_name: str,
         deadline: float | None = None,
-        poll_interval: float = 30.0,
+        poll_interval: float | None = None,
         gcp_conn_id: str = "google_cloud_default",
         impersonation_chain: str | Sequence[str] | None = None,
         cancel_on_kill: bool = True,
@@ -101,7 +102,9 @@ class BatchStreamJobTrigger(BaseTrigger):
         super().__init__()
         self.job_name = job_name
         self.deadline = deadline
-        self.poll_interval = poll_interval
+        self.poll_interval = (
+            poll_interval if poll_interval is not None else config.DEFAULT_POLL_INTERVAL.read()
+        )
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.cancel_on_kill = cancel_on_kill

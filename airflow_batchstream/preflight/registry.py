@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from airflow_batchstream import config
 from airflow_batchstream.preflight.media import ACCEPT, ImageUnreadable
 from airflow_batchstream.retry import RetryPolicy, retry_after_seconds
 
@@ -51,8 +52,11 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: connection failures and timeouts).
 RETRIED_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 #: How long one registry request keeps retrying those (a blip must not cost the try; an outage
-#: still fails the preflight within a minute). ``Retry-After`` is honoured within the budget.
-REGISTRY_RETRY = RetryPolicy(initial=0.5, multiplier=2.0, maximum=8.0, budget=30.0)
+#: still fails the preflight within a minute). ``Retry-After`` is honoured within the budget. The
+#: operator takes the budget from ``[batchstream] preflight_retry_budget``.
+REGISTRY_RETRY = RetryPolicy(
+    initial=0.5, multiplier=2.0, maximum=8.0, budget=config.PREFLIGHT_RETRY_BUDGET.default
+)
 #: Largest manifest, config or token answer read (distribution caps manifests at 4 MiB).
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _MAX_CACHED_DOCUMENTS = 512

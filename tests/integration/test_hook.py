@@ -166,6 +166,16 @@ def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, em
     assert payload["status"] == "success"
 
 
+def test_the_default_retry_budget_is_the_configured_one(gcp_env, emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__API_RETRY_BUDGET", "0.3")
+    hook = BatchStreamHook()
+    assert hook.retry.budget == 0.3
+    emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
+    with pytest.raises(api_exceptions.ServiceUnavailable):
+        hook.get_job(f"projects/{PROJECT}/locations/{LOCATION}/jobs/x")
+    assert emulator.call_counts["GetJob"] > 1  # retried, then the last error itself
+
+
 def test_against_google_the_connection_is_read_by_a_google_hook_it_holds(monkeypatch):
     # No emulator: the connection (here from the environment) is GoogleBaseHook's business.
     from airflow.providers.google.common.hooks.base_google import GoogleBaseHook

@@ -59,6 +59,12 @@ def test_serialize_uses_the_class_path_and_round_trips(gcp_env):
     )
 
 
+def test_a_trigger_without_poll_interval_takes_the_configured_default(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL", "12")
+    assert BatchStreamJobTrigger(job_name="projects/p/locations/l/jobs/j").poll_interval == 12.0
+    assert BatchStreamJobTrigger(job_name="projects/p/locations/l/jobs/j", poll_interval=3).poll_interval == 3
+
+
 def test_serialized_kwargs_survive_airflow_serde(gcp_env):
     """The kwargs pass through Airflow's trigger-kwargs encoding unchanged (what the DB stores)."""
     from airflow.sdk.serde import deserialize, serialize
