@@ -109,14 +109,8 @@ def call(fn: Callable[[], T], *, what: str, policy: RetryPolicy, refusal: Refusa
                 raise
             raise permanent from exc
 
-    return retry_target(
-        attempt,
-        is_transient,
-        policy.delays(),
-        timeout=policy.budget,
-        on_error=_log_retry(what, logging.WARNING),
-        exception_factory=_last_error,
-    )
+    options = _loop_options(policy, what, logging.WARNING)
+    return retry_target(attempt, is_transient, policy.delays(), **options)
 
 
 async def acall(
@@ -139,21 +133,17 @@ async def acall(
             raise permanent from exc
 
     # A triggerer runs a thousand waits: their retries are logged at debug level only.
-    return await retry_target_async(
-        attempt,
-        is_transient,
-        policy.delays(),
-        timeout=policy.budget,
-        on_error=_log_retry(what, logging.DEBUG),
-        exception_factory=_last_error,
-    )
+    options = _loop_options(policy, what, logging.DEBUG)
+    return await retry_target_async(attempt, is_transient, policy.delays(), **options)
 
 
-def _log_retry(what: str, level: int) -> Callable[[Exception], None]:
+def _loop_options(policy: RetryPolicy, what: str, level: int) -> dict[str, Any]:
+    """What api_core's retry loop needs besides the call, the predicate and the delays."""
+
     def on_error(exc: Exception) -> None:
         log.log(level, "%s: transient %s; retried while the call's budget lasts", what, status_name(exc))
 
-    return on_error
+    return {"timeout": policy.budget, "on_error": on_error, "exception_factory": _last_error}
 
 
 def _last_error(errors: list[Exception], reason: Any, timeout: float | None) -> tuple[Exception, Any]:

@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from google.cloud.batch_v1 import Job, JobStatus, StatusEvent, Task, TaskExecution, TaskStatus
+from google.cloud.batch_v1 import StatusEvent, Task, TaskExecution, TaskStatus
 
 from airflow_batchstream.diagnosis import RESERVED_EXIT_CODES, diagnose, explain_exit_code
-
-NAME = "projects/proj/locations/us-central1/jobs/job-1"
-
-
-def job(state: str, events=(), counts=None) -> Job:
-    status = JobStatus(state=JobStatus.State[state], status_events=list(events))
-    if counts:
-        status.task_groups["group0"] = JobStatus.TaskGroupStatus(counts=counts)
-    return Job(name=NAME, uid="uid-1", status=status)
-
-
-def event(description: str, seconds: int, code: int = 0) -> StatusEvent:
-    return StatusEvent(
-        type_="STATUS_CHANGED",
-        description=description,
-        event_time={"seconds": seconds},
-        task_execution=TaskExecution(exit_code=code) if code else None,
-    )
-
+from tests.unit.batch_messages import NAME, event, job
 
 FAILED_TEXT = (
     f"Job state is set from RUNNING to FAILED for job {NAME}.Job failed due to task failure. "

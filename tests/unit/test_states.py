@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from google.cloud.batch_v1 import Job, JobStatus
+from google.cloud.batch_v1 import JobStatus
 
 from airflow_batchstream import states
 from airflow_batchstream.diagnosis import diagnose
 from airflow_batchstream.exceptions import BatchApiError, JobCancelled, JobDeleted, JobFailed, JobTimedOut
 from airflow_batchstream.states import Outcome
-
-NAME = "projects/proj/locations/us-central1/jobs/job-1"
-
-
-def job(state: str, events=(), counts=None) -> Job:
-    status = JobStatus(state=JobStatus.State[state], status_events=list(events))
-    if counts:
-        status.task_groups["group0"] = JobStatus.TaskGroupStatus(counts=counts)
-    return Job(name=NAME, uid="uid-1", status=status)
+from tests.unit.batch_messages import NAME, job
 
 
 @pytest.mark.parametrize(

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from google.api_core import exceptions as api_exceptions
-from google.cloud.batch_v1 import Job, JobStatus
 
 from airflow_batchstream.states import Outcome
 from airflow_batchstream.waiting import Step, Waiter
-
-NAME = "projects/proj/locations/us-central1/jobs/job-1"
-
-
-def job(state: str, counts=None) -> Job:
-    status = JobStatus(state=JobStatus.State[state])
-    if counts:
-        status.task_groups["group0"] = JobStatus.TaskGroupStatus(counts=counts)
-    return Job(name=NAME, uid="uid-1", status=status)
+from tests.unit.batch_messages import job
 
 
 def test_waiter_backs_off_while_unchanged_and_respects_deadline():
