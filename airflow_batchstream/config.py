@@ -3,10 +3,12 @@ emulator's address.
 
 Each option is declared once, here. ``get_provider_info()`` publishes them, so ``airflow config
 list`` shows the section with its defaults and descriptions, and :meth:`Option.read` reads one
-through Airflow's ``conf`` when it is used (``airflow.cfg``, or ``AIRFLOW__BATCHSTREAM__<KEY>`` in
-the environment), never once at import. Only the emulator's address is an environment variable,
-as with Google's own emulators (``PUBSUB_EMULATOR_HOST``, ``DATASTORE_EMULATOR_HOST``): clients
-and the emulator CLI share it without an Airflow configuration.
+through Airflow's ``conf`` (``airflow.cfg``, or ``AIRFLOW__BATCHSTREAM__<KEY>`` in the environment)
+where it is used: when a task or trigger runs, and for the operator's ``poll_interval`` default
+when a DAG file imports it (as Airflow's own ``[operators] default_deferrable``), not once for the
+life of a process. Only the emulator's address is an environment variable, as with Google's own
+emulators (``PUBSUB_EMULATOR_HOST``, ``DATASTORE_EMULATOR_HOST``): clients and the emulator CLI
+share it without an Airflow configuration.
 
 Light on purpose: DAG files import the operator, which reads options; Airflow's ``conf`` is
 imported by :meth:`Option.read` only.

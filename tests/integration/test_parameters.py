@@ -257,3 +257,8 @@ def test_the_operators_default_poll_interval_is_the_configured_one() -> None:
     env = {**os.environ, "AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL": "12"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "12.0"
+    # A value it cannot take fails the DAG import, naming the option.
+    env["AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL"] = "soon"
+    refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "ConfigInvalid: [batchstream] default_poll_interval is 'soon'" in refused.stderr
