@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import shutil
 from pathlib import Path
@@ -72,6 +73,18 @@ def test_conditions_are_unique_and_rules_contiguous() -> None:
 def test_the_image_streaming_errors_by_design_say_so() -> None:
     for key in (("IS-1", "host"), ("IS-3", "fields")):
         assert "by design" in catalog.CONDITION[key].note
+
+
+def test_a_rule_family_keeps_its_conditions_beside_its_name() -> None:
+    # The conditions of the checks in rules/labels.py are in catalog/labels.py, and so on.
+    from airflow_batchstream.jobspec.validate import RULES
+
+    for rule_id, check in RULES:
+        family = importlib.import_module(f"{catalog.__name__}.{check.__module__.rsplit('.', 1)[-1]}")
+        assert rule_id in {c.rule for c in family.CONDITIONS}, (rule_id, check.__module__)
+    assert {c.rule for c in catalog.preflight.CONDITIONS} == {
+        c.rule for c in catalog.CONDITIONS if c.stage == "preflight"
+    }
 
 
 def test_docs_and_readme_are_rendered_from_the_catalog() -> None:
