@@ -25,7 +25,7 @@ from airflow_batchstream.exceptions import (
 from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.identity import RESERVED_LABEL_KEYS
 from airflow_batchstream.jobspec import forms
-from airflow_batchstream.jobspec.parameters import OPERATOR_PARAMETERS
+from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, OPERATOR_PARAMETERS, documented
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 from airflow_batchstream.ownership import OwnershipRegister
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from airflow_batchstream.ownership import Claim
 
 
+@documented(OPERATOR_PARAMETERS, templated=True)
 class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     """Run a container on Google Cloud Batch with Image Streaming, exactly once per try.
 
@@ -51,65 +52,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     Every parameter is checked against :data:`~airflow_batchstream.jobspec.parameters.OPERATOR_PARAMETERS`:
     static values in the constructor (a bad DAG fails to import, naming the parameter), templated
     ones once rendered, at the start of ``execute``, before any API call
-    (:class:`~airflow_batchstream.exceptions.ParameterInvalid`).
-
-    :param image_uri: Artifact Registry image. (templated)
-    :param location: Batch region of the job. (templated)
-    :param project_id: Google Cloud project; when None, the connection's project (against the
-        emulator: ``BATCHSTREAM_EMULATOR_PROJECT``, else ``batchstream-emulator``), logged. (templated)
-    :param commands: container commands (CMD override). (templated)
-    :param entrypoint: container ENTRYPOINT override. (templated)
-    :param environment: environment variables. (templated)
-    :param secret_environment: variable -> Secret Manager version name. (templated)
-    :param volumes: Batch Volume dicts (camelCase). (templated)
-    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts. (templated)
-    :param task_count: number of tasks.
-    :param parallelism: tasks running at once.
-    :param cpu_milli: CPU per task in milli-CPUs.
-    :param memory_mib: memory per task in MiB.
-    :param machine_type: Compute Engine machine type. (templated)
-    :param spot: run on Spot VMs.
-    :param max_run_duration: per-task time limit (seconds or ``"3600s"``).
-    :param max_retries: Batch-side task retries (infrastructure exit codes plus ``retry_exit_codes``).
-    :param retry_exit_codes: further exit codes Batch retries.
-    :param labels: job labels; the provider's own (``managed-by``, ``airflow-*``,
-        ``batchstream-lineage``) are added and win. (templated)
-    :param service_account: email the job's VMs run as. (templated)
-    :param network: VPC network. (templated)
-    :param subnetwork: subnetwork. (templated)
-    :param no_external_ip: VMs without external IPs.
-    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries. (templated)
-    :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` or ``NONE``.
-    :param logs_path: path for ``PATH`` logs. (templated)
-    :param image_streaming: stream the image (the default, and the point of this provider). False
-        submits a job that pulls its image: no streaming rules, no image preflight.
-    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered
-        job: mappings merge, lists of mappings merge by index, other values replace; it may not
-        turn image streaming off. (templated)
-    :param job_id: explicit job id; by default a deterministic id per task-instance try. (templated)
-    :param wait_for_completion: wait for the job to end; False returns the summary after submission.
-    :param deferrable: wait in the triggerer instead of the worker.
-    :param poll_interval: seconds between checks after a change; grows to 4x while nothing changes.
-        (templated: a template is checked when the task runs, a static value at construction)
-    :param timeout: seconds, measured from the job's submission; an absolute deadline that
-        survives deferral and triggerer restarts. When it passes the job is cancelled
-        (``cancel_on_kill``) and the task fails. Deferred, it also bounds the deferral itself
-        (a minute later), so the wait ends even when no triggerer runs.
-    :param cancel_on_kill: cancel the job when the task is killed (marked failed/success, cleared,
-        ``execution_timeout``), its deadline passes, or its deferral ends without an event; never
-        when Airflow has handed the task instance to a newer try that adopts the job.
-    :param reattach: when an earlier try that died (worker or scheduler lost) left its job
-        running, adopt it instead of creating a second one. False: cancel it (``cancel_on_kill``)
-        and create a fresh job. A job being cancelled, or of a deferred try a user cleared or
-        marked, is never adopted.
-    :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` or ``off``.
-    :param pin_image_digest: submit the image by the digest the preflight resolved
-        (``IMAGE@sha256:...``, without the tag).
-    :param registry_url: registry base URL for the preflight (tests, mirrors); empty or None means
-        the image's own host. (templated)
-    :param validation_policy: :class:`~airflow_batchstream.jobspec.policy.ValidationPolicy`.
-    :param gcp_conn_id: Airflow connection id. (templated)
-    :param impersonation_chain: service account(s) to impersonate. (templated)
+    (:class:`~airflow_batchstream.exceptions.ParameterInvalid`). The entries below are written
+    from that same table.
     """
 
     template_fields: Sequence[str] = tuple(p.name for p in OPERATOR_PARAMETERS.values() if p.templated)
@@ -141,7 +85,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         memory_mib: int | None = None,
         machine_type: str | None = None,
         spot: bool = False,
-        max_run_duration: int | str | None = None,
+        max_run_duration: int | float | str | None = None,
         max_retries: int = 0,
         retry_exit_codes: Sequence[int] | None = None,
         labels: Mapping[str, str] | None = None,
@@ -211,34 +155,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         from airflow_batchstream.identity import merge_labels
         from airflow_batchstream.jobspec.render import render_job
 
-        job = render_job(
-            self.image_uri,
-            commands=list(self.commands) if self.commands is not None else None,
-            entrypoint=self.entrypoint,
-            volumes=self.volumes,
-            container_volumes=self.container_volumes,
-            environment=self.environment,
-            secret_environment=self.secret_environment,
-            task_count=self.task_count,
-            parallelism=self.parallelism,
-            cpu_milli=self.cpu_milli,
-            memory_mib=self.memory_mib,
-            machine_type=self.machine_type,
-            spot=self.spot,
-            max_run_duration=self.max_run_duration,
-            max_retries=self.max_retries,
-            retry_exit_codes=self.retry_exit_codes,
-            labels=self.labels,
-            service_account=self.service_account,
-            network=self.network,
-            subnetwork=self.subnetwork,
-            no_external_ip=self.no_external_ip,
-            allowed_locations=self.allowed_locations,
-            logs_destination=self.logs_destination,
-            logs_path=self.logs_path,
-            image_streaming=self.image_streaming,
-            job_overrides=self.job_overrides,
-        )
+        job = render_job(**{name: getattr(self, name) for name in JOB_PARAMETERS})
         job["labels"] = merge_labels(job.get("labels"), identity.labels())
         return job
 

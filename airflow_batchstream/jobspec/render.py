@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from airflow_batchstream.jobspec.forms import Context
-from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, raise_for
+from airflow_batchstream.jobspec.parameters import (
+    JOB_PARAMETERS,
+    check_parameters,
+    documented,
+    raise_for,
+    signature_of,
+)
 
 #: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
 #: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
@@ -28,102 +35,57 @@ INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
 LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
 
 
-def render_job(
-    image_uri: str,
-    *,
-    commands: Sequence[str] | None = None,
-    entrypoint: str | None = None,
-    volumes: Sequence[Mapping[str, Any]] | None = None,
-    container_volumes: Sequence[str] | None = None,
-    environment: Mapping[str, str] | None = None,
-    secret_environment: Mapping[str, str] | None = None,
-    task_count: int = 1,
-    parallelism: int | None = None,
-    cpu_milli: int | None = None,
-    memory_mib: int | None = None,
-    machine_type: str | None = None,
-    spot: bool = False,
-    max_run_duration: int | str | None = None,
-    max_retries: int = 0,
-    retry_exit_codes: Iterable[int] | None = None,
-    labels: Mapping[str, str] | None = None,
-    service_account: str | None = None,
-    network: str | None = None,
-    subnetwork: str | None = None,
-    no_external_ip: bool = False,
-    allowed_locations: Sequence[str] | None = None,
-    logs_destination: LogsDestination = "CLOUD_LOGGING",
-    logs_path: str | None = None,
-    image_streaming: bool = True,
-    job_overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+@documented(JOB_PARAMETERS, templated=False)
+def render_job(image_uri: str, **parameters: Any) -> dict[str, Any]:
     """Build a one-task-group container job whose container streams its image.
 
-    :param image_uri: Artifact Registry image, e.g. ``us-central1-docker.pkg.dev/p/repo/img:1.0``.
-    :param commands: container ``commands`` (CMD override; appended to the ENTRYPOINT).
-    :param entrypoint: container ENTRYPOINT override.
-    :param volumes: Batch ``Volume`` dicts for the task, camelCase, e.g.
-        ``{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}``.
-    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts for the container.
-    :param environment: task environment variables.
-    :param secret_environment: variable name -> ``projects/P/secrets/S/versions/V``.
-    :param task_count: number of tasks in the task group.
-    :param parallelism: tasks running at once; Batch's default when None.
-    :param cpu_milli: CPU per task in milli-CPUs.
-    :param memory_mib: memory per task in MiB.
-    :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``.
-    :param spot: run on Spot VMs (``provisioningModel: SPOT``).
-    :param max_run_duration: per-task time limit: seconds as an int, or a Duration string ``"3600s"``.
-    :param max_retries: ``maxRetryCount``. When above 0 the task spec also gets one ``RETRY_TASK``
-        lifecycle policy on the infrastructure exit codes (:data:`INFRASTRUCTURE_EXIT_CODES`) plus
-        ``retry_exit_codes``. Note that a RETRY_TASK policy **fails every other non-zero exit code
-        without retry**: list in ``retry_exit_codes`` every application code worth retrying.
-    :param retry_exit_codes: further exit codes to retry (only used when ``max_retries > 0``).
-    :param labels: job labels.
-    :param service_account: email of the service account the job's VMs run as.
-    :param network: VPC network (name or URL).
-    :param subnetwork: subnetwork (name or URL).
-    :param no_external_ip: give the VMs no external IP (needs Private Google Access or Cloud NAT).
-    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries, all in one region.
-    :param logs_destination: ``CLOUD_LOGGING`` (default), ``PATH`` (needs ``logs_path``), or
-        ``NONE`` (no ``logsPolicy``: Batch keeps no logs).
-    :param logs_path: file path for ``PATH`` logs, e.g. a mounted bucket ``/mnt/data/logs``.
-    :param image_streaming: stream the image (the default, and this provider's purpose). False
-        renders a container that pulls its image; job_overrides may then not turn streaming on.
-    :param job_overrides: merged into the result last (:func:`deep_merge`): mappings merge
-        recursively, lists of mappings merge element by element, anything else replaces. The escape
-        hatch for any field not covered above; snake_case field names are spelled camelCase first,
-        so they override their camelCase twins. It may not turn image streaming off, nor set
-        container fields streaming does not support.
+    Takes the job parameters of :data:`~airflow_batchstream.jobspec.parameters.JOB_PARAMETERS`:
+    ``image_uri`` by position or name, the others by name (its signature says so, with every
+    default). ``job_overrides`` is merged into the result last (:func:`deep_merge`); its snake_case
+    field names are spelled camelCase first, so they override their camelCase twins.
+
     :return: the job dict.
     :raises InvalidParameters: naming every parameter whose type or form is wrong.
+    :raises TypeError: for a name that is not a job parameter (as any function would).
     """
-    arguments = {name: value for name, value in locals().items() if name in JOB_PARAMETERS}
-    context = Context(streaming=image_streaming is not False)
-    checked, problems = check_parameters(arguments, JOB_PARAMETERS, context=context)
+    call = _SIGNATURE.bind(image_uri, **parameters)
+    call.apply_defaults()
+    context = Context(streaming=call.arguments["image_streaming"] is not False)
+    checked, problems = check_parameters(call.arguments, JOB_PARAMETERS, context=context)
     raise_for(problems, "render_job")
-    container = container_fragment(image_uri, commands, entrypoint, container_volumes, image_streaming)
+    given = SimpleNamespace(**call.arguments)
+    container = container_fragment(
+        given.image_uri, given.commands, given.entrypoint, given.container_volumes, given.image_streaming
+    )
     task_spec = task_spec_fragment(
         container,
-        volumes=volumes,
-        environment=environment_fragment(environment, secret_environment),
-        compute_resource=compute_resource_fragment(cpu_milli, memory_mib),
-        max_run_duration=max_run_duration,
-        max_retries=max_retries,
-        retry_exit_codes=retry_exit_codes,
+        volumes=given.volumes,
+        environment=environment_fragment(given.environment, given.secret_environment),
+        compute_resource=compute_resource_fragment(given.cpu_milli, given.memory_mib),
+        max_run_duration=given.max_run_duration,
+        max_retries=given.max_retries,
+        retry_exit_codes=given.retry_exit_codes,
     )
-    job: dict[str, Any] = {"taskGroups": [task_group_fragment(task_spec, task_count, parallelism)]}
+    group = task_group_fragment(task_spec, given.task_count, given.parallelism)
+    job: dict[str, Any] = {"taskGroups": [group]}
     allocation = allocation_policy_fragment(
-        instance=instance_policy_fragment(machine_type, spot),
-        service_account=service_account,
-        network=network_fragment(network, subnetwork, no_external_ip),
-        allowed_locations=allowed_locations,
+        instance=instance_policy_fragment(given.machine_type, given.spot),
+        service_account=given.service_account,
+        network=network_fragment(given.network, given.subnetwork, given.no_external_ip),
+        allowed_locations=given.allowed_locations,
     )
     _put(job, "allocationPolicy", allocation)
-    _put(job, "labels", _sorted_map(labels))
-    _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
+    _put(job, "labels", _sorted_map(given.labels))
+    _put(job, "logsPolicy", logs_policy_fragment(given.logs_destination, given.logs_path))
     overrides = checked.get("job_overrides")  # spelled camelCase by its check
     return deep_merge(job, overrides) if overrides else job
+
+
+#: ``render_job``'s signature, from the table: what ``help()``, ``inspect`` and the binding of each
+#: call see.
+_SIGNATURE = render_job.__signature__ = signature_of(
+    JOB_PARAMETERS, positional=("image_uri",), returns="dict[str, Any]"
+)
 
 
 def container_fragment(

@@ -91,7 +91,7 @@ def test_docs_and_readme_are_rendered_from_the_catalog() -> None:
     rules_doc = _rules_doc()
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_doc.rules_markdown()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert rules_doc.readme_with_table(readme) == readme
+    assert rules_doc.readme_with_tables(readme) == readme
     for condition in catalog.CONDITIONS:
         assert f"| {condition.rule}" in readme
         assert f"| {condition.name} |" in rules_doc.rules_markdown()
