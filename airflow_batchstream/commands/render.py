@@ -141,9 +141,9 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from airflow_batchstream.identity import RESERVED_LABEL_KEYS
     from airflow_batchstream.jobspec.forms import Context
-    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, name_parameters
+    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters
     from airflow_batchstream.jobspec.problems import errors
-    from airflow_batchstream.jobspec.render import render_job
+    from airflow_batchstream.jobspec.render import name_parameters, render_job
     from airflow_batchstream.jobspec.validate import validate_job
 
     values = parameters_from(args)

@@ -5,11 +5,12 @@ whether the operator templates it, and which Batch field it renders to. Everythi
 a parameter reads it from here: the operator's and sensor's constructors (static values, so a bad
 DAG fails to import naming the parameter), their ``execute`` (rendered values, before any API
 call), :func:`~airflow_batchstream.jobspec.render.render_job` (its signature too), ``batchstream
-render`` (its flags' checks, help and defaults), the operator's ``template_fields``, the
-``:param`` entries of the operator's and ``render_job``'s docstrings (:func:`documented`) and the
-README's parameter table. The operator's signature alone is written out, for IDEs; a test holds
-it to the table. A new parameter therefore costs its entry here, its line in the operator's
-signature, and the code that renders it.
+render`` (its flags' checks, help and defaults) and the operator's ``template_fields``.
+``scripts/rules_doc.py`` writes the README's parameter table and the ``:param`` entries of the
+operator's and ``render_job``'s docstrings from it (a test keeps them in sync). The operator's
+signature alone is written out, for IDEs; a test holds it to the table. A new parameter therefore
+costs its entry here, its line in the operator's signature, the code that renders it, and a run
+of ``scripts/rules_doc.py``.
 
 :func:`check_parameters` returns every problem at once, each a
 :class:`~airflow_batchstream.jobspec.problems.Problem` naming the parameter, the Batch field, a rule
@@ -33,14 +34,9 @@ Pure: imports neither Airflow nor ``google.*`` (it runs at DAG-parse time and in
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
-import re
-import textwrap
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from airflow_batchstream.documents import MAX_DEPTH, shape_problem
 from airflow_batchstream.jobspec.forms import (
@@ -416,64 +412,6 @@ SENSOR_PARAMETERS: Mapping[str, Parameter] = _table(
 
 
 # --------------------------------------------------------------------------------------------
-# Signatures and docstrings from the table
-
-
-def signature_of(
-    table: Mapping[str, Parameter], *, positional: tuple[str, ...] = (), returns: str
-) -> inspect.Signature:
-    """The signature of a function taking ``table``'s parameters: ``positional`` ones first (by
-    position or name), the others by name, each with its annotation and default."""
-    by_position, by_name = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
-    return inspect.Signature(
-        [
-            inspect.Parameter(
-                name,
-                by_position if name in positional else by_name,
-                default=inspect.Parameter.empty if parameter.default is REQUIRED else parameter.default,
-                annotation=parameter.annotation,
-            )
-            for name, parameter in table.items()
-        ],
-        return_annotation=returns,
-    )
-
-
-_Documented = TypeVar("_Documented", bound=Callable[..., Any])
-
-
-def documented(table: Mapping[str, Parameter], *, templated: bool) -> Callable[[_Documented], _Documented]:
-    """Write a ``:param`` entry for every parameter of ``table`` into a docstring, before its
-    ``:return:`` and ``:raises:`` entries.
-
-    :param templated: mark the templated parameters ``(templated)``, as an operator's docstring does.
-    """
-
-    def document(target: _Documented) -> _Documented:
-        lines = inspect.cleandoc(target.__doc__ or "").splitlines()
-        end = next((i for i, line in enumerate(lines) if line.startswith((":return", ":raises"))), len(lines))
-        entries = [
-            _param_entry(name, parameter, templated=templated and parameter.templated)
-            for name, parameter in table.items()
-        ]
-        target.__doc__ = "\n".join([*lines[:end], *entries, *lines[end:]])
-        return target
-
-    return document
-
-
-#: Markdown code in a parameter's doc; reST writes it with double backticks.
-_BACKTICKS = re.compile(r"`([^`]+)`")
-
-
-def _param_entry(name: str, parameter: Parameter, *, templated: bool) -> str:
-    text = _BACKTICKS.sub(r"``\1``", parameter.doc) + "." + (" (templated)" if templated else "")
-    # Code is never split at a hyphen: "LOC-docker.pkg.dev/..." stays one piece.
-    wrap = textwrap.TextWrapper(100, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
-    return wrap.fill(f":param {name}: {text}")
-
-
-# --------------------------------------------------------------------------------------------
 # Checking
 
 
@@ -659,73 +597,3 @@ def raise_for(
     bad = [problem for problem in problems if problem.is_error]
     if bad:
         raise error(bad, subject)
-
-
-# --------------------------------------------------------------------------------------------
-# Naming the parameter behind a problem the validator found in the rendered job
-
-_SEGMENT_RE = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
-
-
-def path_segments(path: str) -> tuple[Any, ...] | None:
-    """``a.b[0]["k"]`` -> ``("a", "b", 0, "k")``; None when the path is not in that syntax."""
-
-    segments: list[Any] = []
-    position = 0
-    while position < len(path):
-        match = _SEGMENT_RE.match(path, position)
-        if not match or match.end() == position:
-            return None
-        name, index, quoted = match.groups()
-        segments.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
-        position = match.end()
-    return tuple(segments)
-
-
-def _override_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """The paths of the values ``job_overrides`` sets (lists of mappings merge by index)."""
-    if isinstance(value, Mapping) and value:
-        for key, item in value.items():
-            yield from _override_paths(item, (*prefix, key))
-    elif isinstance(value, (list, tuple)) and value and all(isinstance(item, Mapping) for item in value):
-        for index, item in enumerate(value):
-            yield from _override_paths(item, (*prefix, index))
-    else:
-        yield prefix
-
-
-def name_parameters(
-    problems: list[Problem], table: Mapping[str, Parameter], overrides: Any = None
-) -> list[Problem]:
-    """The problems, each naming the parameter that rendered the field it is about (if one did).
-
-    A field ``job_overrides`` sets (or whose object it changed) is named ``job_overrides``;
-    otherwise the parameter whose Batch field holds the path; otherwise, for request-level paths
-    such as ``location``, the parameter of that name.
-    """
-    overridden = list(_override_paths(overrides)) if isinstance(overrides, Mapping) and overrides else []
-    fields = sorted(
-        ((path_segments(p.field), p.name) for p in table.values() if p.field),
-        key=lambda item: -len(item[0] or ()),
-    )
-    named = []
-    for problem in problems:
-        segments = path_segments(problem.path) if problem.path and not problem.parameter else None
-        name = _parameter_of(segments, fields, overridden) if segments else None
-        if name is None and problem.path in table and not problem.parameter:
-            name = problem.path
-        named.append(replace(problem, parameter=name) if name else problem)
-    return named
-
-
-def _parameter_of(
-    segments: tuple[Any, ...], fields: list[tuple[Any, str]], overridden: list[tuple[Any, ...]]
-) -> str | None:
-    if any(segments[: len(path)] == path for path in overridden):
-        return "job_overrides"  # the override set this value, or an object holding it
-    for field, name in fields:
-        if field is not None and segments[: len(field)] == field:
-            return name
-    if any(path[: len(segments)] == segments for path in overridden):
-        return "job_overrides"  # the override changed something inside this object
-    return None

@@ -16,11 +16,9 @@ from airflow_batchstream.jobspec.parameters import (
     REQUIRED,
     SENSOR_PARAMETERS,
     check_parameters,
-    name_parameters,
-    path_segments,
 )
 from airflow_batchstream.jobspec.problems import Problem
-from airflow_batchstream.jobspec.render import render_job
+from airflow_batchstream.jobspec.render import name_parameters, path_segments, render_job
 from airflow_batchstream.jobspec.validate import validate_job, validate_job_id
 from airflow_batchstream.operators import BatchStreamJobOperator
 from airflow_batchstream.sensors import BatchStreamJobSensor
@@ -59,14 +57,16 @@ def test_signatures_and_the_table_agree(function, table, positional) -> None:
     ids=["render_job", "operator"],
 )
 def test_docstrings_describe_every_parameter_from_the_table(documented, table, templated) -> None:
-    docstring = documented.__doc__
-    entries = re.split(r"\n(?=:)", docstring[docstring.index(":param ") :])
-    params = {entry.split(":")[1].removeprefix("param "): " ".join(entry.split()) for entry in entries}
-    assert list(params)[: len(table)] == list(table)  # in the table's order, before :return: and :raises:
+    source = Path(inspect.getsourcefile(documented)).read_text(encoding="utf-8")
+    assert _rules_doc().source_with_param_entries(source, table, templated=templated) == source
+    docstring = inspect.getdoc(documented)
+    assert re.findall(r"^:param (\w+):", docstring, re.M) == list(table)
     for name, parameter in table.items():
-        text = " ".join(re.sub(r"`([^`]+)`", r"``\1``", parameter.doc).split())
+        entry = docstring[docstring.index(f":param {name}:") :].split("\n:")[0].split("\n\n")[0]
+        text = re.sub(r"`([^`]+)`", r"``\1``", parameter.doc)
         marked = " (templated)" if templated and parameter.templated else ""
-        assert params[name] == f":param {name}: {text}.{marked}"
+        assert " ".join(entry.split()) == " ".join(f":param {name}: {text}.{marked}".split())
+    assert docstring.index(":param ") < docstring.find(":raises") or ":raises" not in docstring
 
 
 def test_render_job_takes_its_parameters_as_a_function_would() -> None:

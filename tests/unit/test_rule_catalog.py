@@ -99,15 +99,19 @@ def test_docs_and_readme_are_rendered_from_the_catalog() -> None:
 
 def test_check_mode_finds_a_stale_copy_and_rewriting_fixes_it(tmp_path: Path, capsys) -> None:
     rules_doc = _rules_doc()
-    (tmp_path / "docs").mkdir()
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    shutil.copy(ROOT / "docs" / "rules.md", tmp_path / "docs" / "rules.md")
+    generated = ["README.md", "docs/rules.md", *(name for name, _, _ in rules_doc.DOCSTRINGS)]
+    for name in generated:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
     assert rules_doc.main(["--check", "--root", str(tmp_path)]) == 0
     readme = tmp_path / "README.md"
     readme.write_text(readme.read_text().replace("| TG-PARALLEL |", "| TG-PARALLEL-OLD |"))
     (tmp_path / "docs" / "rules.md").unlink()
+    operators = tmp_path / "airflow_batchstream" / "operators.py"
+    operators.write_text(operators.read_text().replace(":param spot:", ":param spot_vms:"))
     assert rules_doc.main(["--check", "--root", str(tmp_path)]) == 1
-    assert "README.md is out of date" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "README.md is out of date" in err and "operators.py is out of date" in err
     assert rules_doc.main(["--root", str(tmp_path)]) == 0
-    assert readme.read_text() == (ROOT / "README.md").read_text()
-    assert (tmp_path / "docs" / "rules.md").read_text() == (ROOT / "docs" / "rules.md").read_text()
+    for name in generated:
+        assert (tmp_path / name).read_text() == (ROOT / name).read_text(), name
