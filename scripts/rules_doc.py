@@ -131,8 +131,9 @@ def policy_section() -> str:
     lines = [
         "## ValidationPolicy",
         "",
-        "Pass `ValidationPolicy(...)` to `validate_job`, the image preflight, the operator",
-        "(`validation_policy=`) or the command line (`--gcr-hosts`, `--unknown-region`, ...).",
+        "Pass `ValidationPolicy(...)` (`from airflow_batchstream import ValidationPolicy`) to",
+        "`validate_job`, the image preflight, the operator (`validation_policy=`) or the command line",
+        "(`--gcr-hosts`, `--unknown-region`, ...).",
         "",
         "| field | default |",
         "| --- | --- |",
