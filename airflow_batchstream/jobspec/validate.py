@@ -39,11 +39,8 @@ from airflow_batchstream.jobspec.rules._walk import Context, Rule, describe, fou
 from airflow_batchstream.jobspec.rules.structure import fix_type
 
 PARENT_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)$")
-
-
 #: RFC 4122's string form of a UUID, what ``request_id`` must be.
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
 
 #: Every rule, in the order its problems are reported. The structure check comes first: it tells
 #: the others whether to read the camelCase copy of the job. The order is written here, not
