@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from airflow_batchstream.commands.validate import add_policy_arguments, policy_from_args, report
+from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS
 
 #: Parameter name -> the flag that sets it, filled as the flags are added (messages name flags).
 FLAGS: dict[str, str] = {}
@@ -59,8 +60,6 @@ def _flag(group: Any, flag: str, parameter: str, **options: Any) -> None:
     The help is the parameter's meaning from the table, unless ``options`` gives one; a flag left
     out takes the table's default (:func:`parameters_from`).
     """
-    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS
-
     FLAGS[parameter] = flag
     if "help" not in options:
         repeat = " (repeat the flag for each one)" if options.get("action") == "append" else ""
@@ -126,8 +125,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
     """The job parameters the flags give, as the operator would receive them: a flag left out
     gives the parameter's default."""
-    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS
-
     values = {
         name: JOB_PARAMETERS[name].default if getattr(args, name) is None else getattr(args, name)
         for name in FLAGS
@@ -141,7 +138,7 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from airflow_batchstream.identity import RESERVED_LABEL_KEYS
     from airflow_batchstream.jobspec.forms import Context
-    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters
+    from airflow_batchstream.jobspec.parameters import check_parameters
     from airflow_batchstream.jobspec.problems import errors
     from airflow_batchstream.jobspec.render import name_parameters, render_job
     from airflow_batchstream.jobspec.validate import validate_job
