@@ -2,7 +2,7 @@
 
 Each family of rules keeps its conditions in a module of the same name as its checks
 (``catalog/labels.py`` beside ``rules/labels.py``; ``catalog/preflight.py`` documents the checks of
-:mod:`airflow_batchstream.manifest`), and :data:`CONDITIONS` puts them together in one table: the
+:mod:`airflow_batchstream.preflight.checks`), and :data:`CONDITIONS` puts them together in one table: the
 one definition of each condition. The validator and the image parser take the severity of every
 problem they report from it, and ``scripts/rules_doc.py`` renders it into ``docs/rules.md`` and the
 README's rule table (a test keeps both in sync). The policy: a condition

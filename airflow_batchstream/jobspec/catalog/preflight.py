@@ -1,7 +1,7 @@
 """The conditions of the image preflight: what the image's manifest and config, read from its
 registry, must be for Batch to stream it (``stage="preflight"``).
 
-Checked by the image preflight (:mod:`airflow_batchstream.manifest`), not by the validator.
+Checked by the image preflight (:mod:`airflow_batchstream.preflight.checks`), not by the validator.
 """
 
 from __future__ import annotations
