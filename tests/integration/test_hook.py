@@ -167,9 +167,10 @@ def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, em
 
 
 def test_the_default_retry_budget_is_the_configured_one(gcp_env, emulator, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__API_RETRY_BUDGET", "0.3")
+    # A budget above the default first delay's ceiling (0.5 s): at least one retry always fits.
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__API_RETRY_BUDGET", "2.5")
     hook = BatchStreamHook()
-    assert hook.retry.budget == 0.3
+    assert hook.retry.budget == 2.5 and hook.retry.initial < 2.5
     emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
     with pytest.raises(api_exceptions.ServiceUnavailable):
         hook.get_job(f"projects/{PROJECT}/locations/{LOCATION}/jobs/x")
