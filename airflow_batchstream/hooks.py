@@ -388,17 +388,12 @@ class BatchStreamHook(BaseHook):
                 self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
             else:
                 step = waiter.step(job)
+            if step.progress:
+                self.log.info("%s", step.progress)
             if step.action == "finish":
                 return self.end_payload(job, name, image_digest_hint=image_digest_hint)
             if step.action == "timeout":
                 return event_payload(job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint)
-            if job is not None:
-                self.log.info(
-                    "Batch job %s is %s; next check in %.1fs",
-                    name,
-                    state_name(job.status.state),
-                    step.delay,
-                )
             time.sleep(step.delay)
 
     # -- async API (triggers)

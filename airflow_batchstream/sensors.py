@@ -23,6 +23,8 @@ from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_batchstream.waiting import Progress
+
 
 class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
     """Wait until a Batch job ends; succeed only if it SUCCEEDED.
@@ -70,6 +72,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         self.poll_interval = poll_interval if poll_interval is not None else self.poke_interval
         self._poll_sets_poke = poll_sets_poke
         self._links_pushed = False
+        self._progress: Progress | None = None  # made by the first poke (what a DAG file imports stays light)
 
     def execute(self, context: Context) -> Any:
         self.check_rendered_parameters()
@@ -112,8 +115,14 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
 
             persist_links(context, summarize(job))
             self._links_pushed = True
+        if self._progress is None:
+            from airflow_batchstream.waiting import Progress
+
+            self._progress = Progress()
+        news = self._progress.update(job)
+        if news:
+            self.log.info("%s", news)
         if not outcome.is_terminal:
-            self.log.info("Batch job %s is %s", self.job_name, states.state_name(job.status.state))
             return PokeReturnValue(is_done=False)
         payload = self.hook.end_payload(job, self.job_name)
         return PokeReturnValue(is_done=True, xcom_value=self._result(payload))

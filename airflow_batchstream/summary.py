@@ -49,6 +49,28 @@ def task_counts(job: Job) -> dict[str, int]:
     return counts
 
 
+#: Task states other than SUCCEEDED in the order a progress line names them (the lifecycle, then
+#: the ends that are not success).
+_PROGRESS_ORDER = ("PENDING", "ASSIGNED", "RUNNING", "FAILED", "UNEXECUTED")
+
+
+def progress_line(job: Job) -> str:
+    """``Batch job NAME is RUNNING: 3/8 tasks succeeded, 2 pending, 3 running``: the one wording of
+    a job's progress that every wait logs when its state or task counts change."""
+    text = f"Batch job {job.name} is {state_name(job.status.state)}"
+    counts = task_counts(job)
+    total = sum(counts.values())
+    if total:
+        parts = [f"{counts.get('SUCCEEDED', 0)}/{total} tasks succeeded"]
+        parts += [f"{counts[state]} {state.lower()}" for state in _PROGRESS_ORDER if counts.get(state)]
+        parts += [f"{n} {state.lower()}" for state, n in sorted(counts.items()) if state not in _KNOWN_TASK_STATES]
+        text += ": " + ", ".join(parts)
+    return text
+
+
+_KNOWN_TASK_STATES = frozenset((*_PROGRESS_ORDER, "SUCCEEDED"))
+
+
 def to_epoch(value: Any) -> float | None:
     """Epoch seconds of a timestamp as the Batch client gives it (a datetime or a protobuf Timestamp)."""
     if value is None:

@@ -173,6 +173,8 @@ class BatchStreamJobTrigger(BaseTrigger):
                 self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
             else:
                 step = waiter.step(job)
+            if step.progress:
+                self.log.info("%s", step.progress)
             if step.action == "finish":
                 return await hook.aend_payload(job, self.job_name, image_digest_hint=self.image_digest)
             if step.action == "timeout":

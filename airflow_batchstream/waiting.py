@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_batchstream.retry import is_transient
 from airflow_batchstream.states import Outcome, outcome_of, state_name
-from airflow_batchstream.summary import task_counts
+from airflow_batchstream.summary import progress_line, task_counts
 
 if TYPE_CHECKING:
     from google.cloud.batch_v1 import Job
@@ -72,14 +72,41 @@ class PollBackoff:
         return self.deadline is not None and (time.time() if now is None else now) >= self.deadline
 
 
+class Progress:
+    """What a wait tells the task log about its job: one line when the job's state or task counts
+    change (:func:`~airflow_batchstream.summary.progress_line`), nothing for an unchanged poll.
+
+    The worker loop and the trigger get it through their :class:`Waiter`; the sensor, which polls
+    without one, keeps its own.
+    """
+
+    def __init__(self) -> None:
+        self._seen: Any = _NOTHING_SEEN
+
+    def update(self, job: Job | None) -> str | None:
+        """The line to log for this GetJob result, or None when nothing changed since the last."""
+        if job is None:
+            return None
+        seen = fingerprint(job)
+        if seen == self._seen:
+            return None
+        self._seen = seen
+        return progress_line(job)
+
+
+_NOTHING_SEEN = object()
+
+
 @dataclass(frozen=True)
 class Step:
     """What a waiter does next: ``finish`` (terminal), ``timeout`` (deadline passed), ``sleep``, or
-    ``error`` (GetJob failed for good: the driver raises or reports that error)."""
+    ``error`` (GetJob failed for good: the driver raises or reports that error). ``progress`` is the
+    line to log about the job, when it changed."""
 
     action: str
     outcome: Outcome
     delay: float = 0.0
+    progress: str | None = None
 
 
 class Waiter:
@@ -98,15 +125,17 @@ class Waiter:
         if max_poll_interval is not None:
             cap_factor = max(1.0, float(max_poll_interval) / max(0.01, float(poll_interval)))
         self.backoff = PollBackoff(poll_interval, deadline=deadline, cap_factor=cap_factor)
+        self.progress = Progress()
 
     def step(self, job: Job | None, now: float | None = None) -> Step:
         outcome = outcome_of(job)
+        news = self.progress.update(job)
         if outcome.is_terminal:
-            return Step("finish", outcome)
+            return Step("finish", outcome, progress=news)
         if self.backoff.expired(now):
-            return Step("timeout", outcome)
+            return Step("timeout", outcome, progress=news)
         self.backoff.observe(fingerprint(job), now)
-        return Step("sleep", outcome, self.backoff.next_delay(now))
+        return Step("sleep", outcome, self.backoff.next_delay(now), progress=news)
 
     def step_failed(self, error: BaseException, now: float | None = None) -> Step:
         """GetJob raised ``error``. A transient one never ends the wait, only the deadline does;

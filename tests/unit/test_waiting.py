@@ -46,3 +46,23 @@ def test_max_poll_interval_equal_to_poll_interval_disables_backoff():
     waiter = Waiter(poll_interval=10, deadline=None, max_poll_interval=10)
     running = job("RUNNING")
     assert {waiter.step(running, now=t).delay for t in (0, 500, 5000)} == {10}
+
+
+def test_progress_is_logged_once_per_change_of_state_or_task_counts():
+    waiter = Waiter(poll_interval=10, deadline=None)
+    seen = [
+        waiter.step(job("QUEUED"), now=0).progress,
+        waiter.step(job("QUEUED"), now=10).progress,
+        waiter.step(job("RUNNING", counts={"PENDING": 5, "RUNNING": 3}), now=20).progress,
+        waiter.step(job("RUNNING", counts={"PENDING": 5, "RUNNING": 3}), now=30).progress,
+        waiter.step(job("RUNNING", counts={"SUCCEEDED": 3, "RUNNING": 5}), now=40).progress,
+        waiter.step(job("SUCCEEDED", counts={"SUCCEEDED": 8}), now=50).progress,
+    ]
+    assert seen == [
+        "Batch job projects/proj/locations/us-central1/jobs/job-1 is QUEUED",
+        None,
+        "Batch job projects/proj/locations/us-central1/jobs/job-1 is RUNNING: 0/8 tasks succeeded, 5 pending, 3 running",
+        None,
+        "Batch job projects/proj/locations/us-central1/jobs/job-1 is RUNNING: 3/8 tasks succeeded, 5 running",
+        "Batch job projects/proj/locations/us-central1/jobs/job-1 is SUCCEEDED: 8/8 tasks succeeded",
+    ]
