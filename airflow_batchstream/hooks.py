@@ -39,7 +39,7 @@ from airflow_batchstream import _shared, config, credentials
 from airflow_batchstream.exceptions import BatchApiError, CredentialsRefused
 from airflow_batchstream.identity import request_id_for
 from airflow_batchstream.retry import RetryPolicy, acall, call, is_transient, status_name
-from airflow_batchstream.states import Outcome, event_payload, outcome_of, parse_job_name, state_name
+from airflow_batchstream.states import Outcome, event_payload, outcome_of, parse_job_name
 from airflow_batchstream.waiting import Waiter
 
 #: Per-RPC timeout. The generated client's own retry is switched off (``retry=None``) so that

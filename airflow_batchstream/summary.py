@@ -62,13 +62,10 @@ def progress_line(job: Job) -> str:
     total = sum(counts.values())
     if total:
         parts = [f"{counts.get('SUCCEEDED', 0)}/{total} tasks succeeded"]
-        parts += [f"{counts[state]} {state.lower()}" for state in _PROGRESS_ORDER if counts.get(state)]
-        parts += [f"{n} {state.lower()}" for state, n in sorted(counts.items()) if state not in _KNOWN_TASK_STATES]
+        others = sorted(set(counts) - set(_PROGRESS_ORDER) - {"SUCCEEDED"})  # from a newer Batch
+        parts += [f"{counts[state]} {state.lower()}" for state in (*_PROGRESS_ORDER, *others) if counts.get(state)]
         text += ": " + ", ".join(parts)
     return text
-
-
-_KNOWN_TASK_STATES = frozenset((*_PROGRESS_ORDER, "SUCCEEDED"))
 
 
 def to_epoch(value: Any) -> float | None:

@@ -58,11 +58,12 @@ def test_progress_is_logged_once_per_change_of_state_or_task_counts():
         waiter.step(job("RUNNING", counts={"SUCCEEDED": 3, "RUNNING": 5}), now=40).progress,
         waiter.step(job("SUCCEEDED", counts={"SUCCEEDED": 8}), now=50).progress,
     ]
+    prefix = "Batch job projects/proj/locations/us-central1/jobs/job-1 is "
     assert seen == [
-        "Batch job projects/proj/locations/us-central1/jobs/job-1 is QUEUED",
+        prefix + "QUEUED",
         None,
-        "Batch job projects/proj/locations/us-central1/jobs/job-1 is RUNNING: 0/8 tasks succeeded, 5 pending, 3 running",
+        prefix + "RUNNING: 0/8 tasks succeeded, 5 pending, 3 running",
         None,
-        "Batch job projects/proj/locations/us-central1/jobs/job-1 is RUNNING: 3/8 tasks succeeded, 5 running",
-        "Batch job projects/proj/locations/us-central1/jobs/job-1 is SUCCEEDED: 8/8 tasks succeeded",
+        prefix + "RUNNING: 3/8 tasks succeeded, 5 running",
+        prefix + "SUCCEEDED: 8/8 tasks succeeded",
     ]
