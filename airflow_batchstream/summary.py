@@ -63,7 +63,8 @@ def progress_line(job: Job) -> str:
     if total:
         parts = [f"{counts.get('SUCCEEDED', 0)}/{total} tasks succeeded"]
         others = sorted(set(counts) - set(_PROGRESS_ORDER) - {"SUCCEEDED"})  # from a newer Batch
-        parts += [f"{counts[state]} {state.lower()}" for state in (*_PROGRESS_ORDER, *others) if counts.get(state)]
+        named = (*_PROGRESS_ORDER, *others)
+        parts += [f"{counts[state]} {state.lower()}" for state in named if counts.get(state)]
         text += ": " + ", ".join(parts)
     return text
 
