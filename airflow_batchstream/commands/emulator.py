@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="refuse creates/cancels/deletes beyond N per minute per region (Batch: 6000)",
     )
+    parser.add_argument(
+        "--logging-read-quota",
+        type=_per_minute,
+        metavar="N",
+        help="refuse Cloud Logging reads (ListLogEntries pages) beyond N per minute per project "
+        "(Cloud Logging: often 60)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each RPC")
 
 
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     emulator = BatchEmulator(speed=args.speed, scenario=scenario)
-    emulator.set_quota(args.read_quota, args.mutation_quota)
+    emulator.set_quota(args.read_quota, args.mutation_quota, logging_reads_per_minute=args.logging_read_quota)
     try:
         address = emulator.start(args.host, args.port)
     except RuntimeError as error:

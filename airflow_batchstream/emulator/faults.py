@@ -121,14 +121,18 @@ class FaultInjector:
 #: Which RPCs count against which Batch quota (docs/batch-facts.md section 1, J-RATE).
 READ_RPCS = frozenset({"GetJob", "ListJobs", "GetTask", "ListTasks"})
 MUTATION_RPCS = frozenset({"CreateJob", "DeleteJob", "CancelJob"})
-QUOTA_METRICS = {"read": "Read requests", "mutation": "Mutation requests"}
+#: Cloud Logging's reads: a quota per project (``ReadRequestsPerMinutePerProject``), not per region.
+LOGGING_READ_RPCS = frozenset({"ListLogEntries"})
+QUOTA_METRICS = {"read": "Read requests", "mutation": "Mutation requests", "logging_read": "Read requests"}
 
 
 class QuotaLimiter:
-    """Batch's per-region request quotas (15,000 reads and 6,000 mutations a minute), off by default.
+    """Batch's per-region request quotas (15,000 reads and 6,000 mutations a minute) and Cloud
+    Logging's per-project read quota, off by default.
 
-    A sliding window per ``(project, location, kind)``; refused calls do not consume quota, as with
-    Google's quota system. ``window`` is the length of a "minute" in seconds, so tests can shrink it.
+    A sliding window per ``(project, location, kind)`` (location ``-`` for Logging); refused calls
+    do not consume quota, as with Google's quota system. ``window`` is the length of a "minute" in
+    seconds, so tests can shrink it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -142,32 +146,59 @@ class QuotaLimiter:
         reads_per_minute: int | None = None,
         mutations_per_minute: int | None = None,
         window: float = 60.0,
+        logging_reads_per_minute: int | None = None,
     ) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
         with self._lock:
-            self.limits = {"read": reads_per_minute, "mutation": mutations_per_minute}
+            self.limits = {
+                "read": reads_per_minute,
+                "mutation": mutations_per_minute,
+                "logging_read": logging_reads_per_minute,
+            }
             self.window = window
             self._calls.clear()
+            self.refused: dict[str, int] = {}
 
     def admit(self, rpc: str, target: str) -> str | None:
         """None if the call may proceed (and it is counted), else the refusal message."""
-        kind = "read" if rpc in READ_RPCS else "mutation" if rpc in MUTATION_RPCS else None
+        kind = _quota_kind(rpc)
         limit = self.limits.get(kind) if kind else None
         if limit is None:
             return None
         parts = target.split("/")
         region = (parts[1], parts[3]) if len(parts) > 3 and parts[0] == "projects" else ("-", "-")
+        if kind == "logging_read":
+            region = (parts[1] if len(parts) > 1 else "-", "-")
         now = self._clock()
         with self._lock:
             calls = self._calls.setdefault((*region, kind), deque())
             while calls and calls[0] <= now - self.window:
                 calls.popleft()
             if len(calls) >= limit:
-                return (
-                    f"Quota exceeded for quota metric '{QUOTA_METRICS[kind]}' and limit "
-                    f"'{QUOTA_METRICS[kind]} per minute per region' of service 'batch.googleapis.com' "
-                    f"for consumer 'project:{region[0]}' in region {region[1]}."
-                )
+                self.refused[kind] = self.refused.get(kind, 0) + 1
+                return _refusal(kind, *region)
             calls.append(now)
             return None
+
+
+def _quota_kind(rpc: str) -> str | None:
+    if rpc in READ_RPCS:
+        return "read"
+    if rpc in MUTATION_RPCS:
+        return "mutation"
+    return "logging_read" if rpc in LOGGING_READ_RPCS else None
+
+
+def _refusal(kind: str, project: str, region: str) -> str:
+    metric = QUOTA_METRICS[kind]
+    if kind == "logging_read":
+        return (
+            f"Quota exceeded for quota metric '{metric}' and limit '{metric} per minute' of service "
+            f"'logging.googleapis.com' for consumer 'project:{project}' "
+            "(quota_limit: ReadRequestsPerMinutePerProject)."
+        )
+    return (
+        f"Quota exceeded for quota metric '{metric}' and limit '{metric} per minute per region' of "
+        f"service 'batch.googleapis.com' for consumer 'project:{project}' in region {region}."
+    )

@@ -23,6 +23,16 @@ job no rule matches simply succeeds after the default phases. File format (YAML 
         stay_running: true                   # RUNNING until cancelled, deleted or finish_job()
       - match: {label: "vm=broken"}
         fail_before_running: 50002           # attempt 0 fails in ASSIGNED: SCHEDULED -> FAILED
+      - match: {command: "noisy"}
+        output:                              # what tasks print (Cloud Logging's batch_task_logs)
+          "*": ["hello from task {task}"]    # a string is a stdout line; "*" = every task
+          "1":                               # task index -> its lines (replaces "*" for it)
+            - {stdout: "loading"}
+            - {stderr: "boom", attempt: 0}   # printed by attempt 0 only
+
+Without ``output`` every task attempt prints :data:`DEFAULT_OUTPUT`, and an attempt that exits
+with a code of its own (not one of Batch's reserved 5000x codes) ends with a stderr line naming it.
+``{task}`` and ``{attempt}`` in a line are replaced by the task index and attempt number.
 
 A bare list is accepted as ``rules``. ``exit_code: N`` is short for ``exit_codes: {"*": N}``.
 Several keys in one ``match`` must all fit; an empty ``match`` fits every job.
@@ -46,6 +56,9 @@ from typing import Any
 from airflow_batchstream.emulator.timeline import INF, PREEMPTED, Attempt
 
 ALL_TASKS = "*"
+STDOUT, STDERR = "stdout", "stderr"
+#: Batch's reserved exit codes: the VM, not the container, ended the attempt.
+RESERVED_LOW, RESERVED_HIGH = 50000, 50006
 
 
 class ScenarioError(ValueError):
@@ -129,6 +142,64 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Line:
+    """One line a task prints: its stream, its text, and the attempt that prints it (None: every one)."""
+
+    text: str
+    stream: str = STDOUT
+    attempt: int | None = None
+
+    def render(self, task_index: int, attempt: int) -> str:
+        return self.text.replace("{task}", str(task_index)).replace("{attempt}", str(attempt))
+
+
+#: What every task attempt prints when the scenario says nothing (spread over its RUNNING time).
+DEFAULT_OUTPUT = (
+    Line("task {task} attempt {attempt}: started"),
+    Line("task {task} attempt {attempt}: working"),
+)
+
+
+def _line(value: Any, where: str) -> Line:
+    """``"text"`` (stdout), or ``{stdout|stderr: "text", attempt: N}``."""
+    if isinstance(value, str):
+        return Line(value)
+    entry = _mapping(value, where)
+    streams = [key for key in (STDOUT, STDERR) if key in entry]
+    unknown = set(entry) - {STDOUT, STDERR, "attempt"}
+    if len(streams) != 1 or unknown or not isinstance(entry[streams[0]], str):
+        raise ScenarioError(
+            f"{where}: expected a string, or a mapping with one of 'stdout'/'stderr' (a string) and "
+            f"an optional 'attempt', got {reprlib.repr(value)}"
+        )
+    attempt = entry.get("attempt")
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0):
+        raise ScenarioError(f"{where}.attempt: expected an attempt number (0 or more), got {attempt!r}")
+    return Line(entry[streams[0]], streams[0], attempt)
+
+
+def _normalize_output(output: Mapping[Any, Any], where: str = "output") -> dict[int | str, tuple[Line, ...]]:
+    normalized: dict[int | str, tuple[Line, ...]] = {}
+    for key, value in _mapping(output, where).items():
+        at = f"{where}[{key!r}]"
+        index: int | str = ALL_TASKS if key == ALL_TASKS else _task_index(key, f"{at} (a task index or '*')")
+        if not isinstance(value, (list, tuple)):
+            raise ScenarioError(f"{at}: expected a list of lines, got {reprlib.repr(value)}")
+        normalized[index] = tuple(
+            v if isinstance(v, Line) else _line(v, f"{at}[{n}]") for n, v in enumerate(value)
+        )
+    return normalized
+
+
+def _task_index(value: Any, where: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScenarioError(f"{where}: expected a task index, got {reprlib.repr(value)}")
+    return value
+
+
+@dataclass(frozen=True)
 class Rule:
     """One scenario rule: a match and the fate of the jobs it matches."""
 
@@ -138,6 +209,7 @@ class Rule:
     preempt_first_attempt: bool = False
     stay_running: bool = False
     fail_before_running: int | None = None
+    output: Mapping[int | str, Sequence[Line]] | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -145,6 +217,8 @@ class Rule:
         if self.fail_before_running == 0:
             raise ScenarioError("fail_before_running needs a non-zero exit code (e.g. 50002)")
         object.__setattr__(self, "exit_codes", _normalize_exit_codes(self.exit_codes))
+        if self.output is not None:
+            object.__setattr__(self, "output", _normalize_output(self.output))
 
 
 def _normalize_exit_codes(
@@ -171,7 +245,24 @@ class Fate:
     preempt_first_attempt: bool = False
     stay_running: bool = False
     fail_before_running: int | None = None
+    output: Mapping[int | str, Sequence[Line]] | None = None
     rule: str | None = None
+
+    def lines(self, task_index: int, attempt: int) -> list[Line]:
+        """What attempt ``attempt`` of task ``task_index`` prints while it runs, in order."""
+        if self.output is None:
+            return list(DEFAULT_OUTPUT)
+        chosen = self.output.get(task_index, self.output.get(ALL_TASKS, ()))
+        return [line for line in chosen if line.attempt in (None, attempt)]
+
+    def last_line(self, exit_code: int) -> Line | None:
+        """The line an attempt prints as it exits with ``exit_code``: only the default output has
+        one (a VM that Batch lost, reserved codes 50000-50006, prints nothing)."""
+        if self.output is not None or RESERVED_LOW <= exit_code <= RESERVED_HIGH:
+            return None
+        if exit_code == 0:
+            return Line("task {task} attempt {attempt}: done")
+        return Line(f"task {{task}} attempt {{attempt}}: exiting with code {exit_code}", STDERR)
 
     def attempt(self, task_index: int, attempt: int) -> Attempt:
         """How attempt ``attempt`` of task ``task_index`` ends."""
@@ -204,6 +295,7 @@ class Scenario:
                     preempt_first_attempt=rule.preempt_first_attempt,
                     stay_running=rule.stay_running,
                     fail_before_running=rule.fail_before_running,
+                    output=rule.output,
                     rule=rule.name or f"rule {number}",
                 )
         return Fate(phases=self.phases)
@@ -294,5 +386,6 @@ def _rule_from_obj(obj: Rule | Mapping[str, Any], where: str = "rule") -> Rule:
         fail_before_running=None
         if fail_before_running is None
         else _int(fail_before_running, f"{where}.fail_before_running"),
+        output=None if obj.get("output") is None else _normalize_output(obj["output"], f"{where}.output"),
         name=None if obj.get("name") is None else str(obj["name"]),
     )

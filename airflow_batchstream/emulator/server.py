@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from google.cloud.batch_v1 import types as batch
 from google.cloud.location import locations_pb2
+from google.cloud.logging_v2.types import ListLogEntriesRequest
 from google.longrunning import operations_pb2
 from google.protobuf.message import DecodeError
 
@@ -35,6 +36,8 @@ log = logging.getLogger("airflow_batchstream.emulator")
 BATCH_SERVICE = "google.cloud.batch.v1.BatchService"
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 LOCATIONS_SERVICE = "google.cloud.location.Locations"
+#: Cloud Logging's reads, on the same address: what the jobs' tasks printed (.cloud_logging).
+LOGGING_SERVICE = "google.logging.v2.LoggingServiceV2"
 #: The emulator's own test controls, for clients in other processes (the e2e tests hold jobs
 #: RUNNING and end them from the test). Requests and answers are JSON bytes; see
 #: :func:`airflow_batchstream.emulator.client.finish_job`.
@@ -63,6 +66,10 @@ def _new_job(request) -> str:
     return f"{request.parent}/jobs/{request.job_id or '?'}"
 
 
+def _resources(request) -> str:
+    return ",".join(request.resource_names)
+
+
 RPCS: Mapping[str, Rpc] = {
     "CreateJob": Rpc(BATCH_SERVICE, batch.CreateJobRequest.pb(), "create_job", _new_job),
     "GetJob": Rpc(BATCH_SERVICE, batch.GetJobRequest.pb(), "get_job", _name),
@@ -81,6 +88,7 @@ RPCS: Mapping[str, Rpc] = {
     ),
     "ListLocations": Rpc(LOCATIONS_SERVICE, locations_pb2.ListLocationsRequest, "list_locations", _name),
     "GetLocation": Rpc(LOCATIONS_SERVICE, locations_pb2.GetLocationRequest, "get_location", _name),
+    "ListLogEntries": Rpc(LOGGING_SERVICE, ListLogEntriesRequest.pb(), "list_log_entries", _resources),
 }
 
 
@@ -296,6 +304,11 @@ class BatchEmulator:
         with self._counts_lock:
             return dict(self._counts)
 
+    @property
+    def quota_refusals(self) -> dict[str, int]:
+        """Quota kind (``read``, ``mutation``, ``logging_read``) -> calls refused RESOURCE_EXHAUSTED."""
+        return dict(self._quota.refused)
+
     def reset_counts(self) -> None:
         with self._counts_lock:
             self._counts.clear()
@@ -340,11 +353,14 @@ class BatchEmulator:
         reads_per_minute: int | None = None,
         mutations_per_minute: int | None = None,
         window: float = 60.0,
+        *,
+        logging_reads_per_minute: int | None = None,
     ) -> None:
-        """Enforce Batch's per-region quotas (Batch: 15,000 reads, 6,000 mutations a minute):
-        calls beyond them get RESOURCE_EXHAUSTED. ``None`` lifts a quota; ``window`` is the
-        "minute" in seconds (shrink it in tests)."""
-        self._quota.configure(reads_per_minute, mutations_per_minute, window)
+        """Enforce Batch's per-region quotas (Batch: 15,000 reads, 6,000 mutations a minute) and
+        Cloud Logging's per-project read quota (``ReadRequestsPerMinutePerProject``, 60 in many
+        projects; every ListLogEntries page counts): calls beyond them get RESOURCE_EXHAUSTED.
+        ``None`` lifts a quota; ``window`` is the "minute" in seconds (shrink it in tests)."""
+        self._quota.configure(reads_per_minute, mutations_per_minute, window, logging_reads_per_minute)
 
     @staticmethod
     def _check_rpc(rpc: str) -> None:

@@ -82,6 +82,7 @@ class JobRecord:
     interventions: Interventions = field(default_factory=Interventions)
     timeline: Timeline | None = None
     cache: tuple[int, bytes] | None = None  # (version, serialized Job) of the last render
+    log_lines: list | None = None  # what its tasks print, per timeline (see .cloud_logging)
 
     def __post_init__(self) -> None:
         self.rebuild()
@@ -89,6 +90,7 @@ class JobRecord:
     def rebuild(self) -> None:
         self.timeline = build_timeline(self.plan, self.names, self.interventions)
         self.cache = None
+        self.log_lines = None
 
     def elapsed(self, now: float) -> float:
         """Emulated seconds since creation."""
@@ -362,6 +364,17 @@ class Store:
             response = ListTasksResponsePB(next_page_token=token)
             response.tasks.extend(render_task(record, i, t) for i in page_items)
             return response.SerializeToString()
+
+    # -- Cloud Logging -----------------------------------------------------------------------
+
+    def list_log_entries(self, request) -> bytes:
+        """What the jobs' tasks printed so far (``batch_task_logs``), per the request's filter."""
+        from airflow_batchstream.emulator.cloud_logging import list_log_entries
+
+        with self.lock:
+            now = self.clock()
+            live = [r for r in self._jobs.values() if not r.timeline.is_gone_at(r.elapsed(now))]
+            return list_log_entries(request, live, now)
 
     # -- operations --------------------------------------------------------------------------
 
