@@ -125,9 +125,20 @@ EMULATOR_PROJECT = Option(
     example="my-project",
 )
 
+LOGGING_READS_PER_MINUTE = Option(
+    "logging_reads_per_minute",
+    30.0,
+    "Cloud Logging reads (ListLogEntries pages) per minute that one process allows itself per "
+    "project to forward the task logs of the Batch jobs it waits for (container_logs). One read "
+    "serves hundreds of jobs. Cloud Logging allows a project 60 reads a minute in many projects "
+    "(ReadRequestsPerMinutePerProject), shared by every triggerer, worker and person that reads it: "
+    "keep the sum of all processes' budgets below it.",
+)
+
 OPTIONS: tuple[Option, ...] = (
     DEFAULT_POLL_INTERVAL,
     TRIGGER_READS_PER_SECOND,
+    LOGGING_READS_PER_MINUTE,
     API_RETRY_BUDGET,
     PREFLIGHT_RETRY_BUDGET,
     EMULATOR_PROJECT,

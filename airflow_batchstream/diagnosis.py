@@ -7,11 +7,11 @@ do about it, and the last status events. Reads ``google.cloud.batch_v1`` message
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_batchstream.states import Outcome, outcome_of, state_name
+from airflow_batchstream.states import Outcome, outcome_of, outcome_of_state, state_name
 from airflow_batchstream.summary import task_counts, to_epoch
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ _TASK_INDEX = re.compile(r"task(?:\s+with)?\s+index\s+(?P<index>\d+)", re.IGNORE
 _EXIT_CODE = re.compile(r"exit code (?P<code>-?\d+)", re.IGNORECASE)
 _TASK_NAME_INDEX = re.compile(r"/tasks/(?P<index>\d+)$")
 _LAST_EVENTS = 4
+#: Longest status event a diagnosis quotes (they travel in the trigger's event).
+_EVENT_CHARS = 600
 
 
 def explain_exit_code(code: int) -> str:
@@ -91,7 +93,13 @@ def _parse_int(pattern: re.Pattern[str], text: str) -> int | None:
 
 def _last_events(job: Job) -> list[str]:
     events = sorted(job.status.status_events, key=lambda e: to_epoch(e.event_time) or 0.0)
-    return [f"{_iso(e.event_time)} {e.type_ or 'EVENT'}: {e.description}" for e in events[-_LAST_EVENTS:]]
+    return [
+        _clip(f"{_iso(e.event_time)} {e.type_ or 'EVENT'}: {e.description}") for e in events[-_LAST_EVENTS:]
+    ]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _EVENT_CHARS else text[: _EVENT_CHARS - 1] + "…"
 
 
 def _iso(value: Any) -> str:
@@ -101,27 +109,60 @@ def _iso(value: Any) -> str:
     return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ()) -> str:
-    """Why a job is not a success.
+def failure_facts(
+    job: Job | None,
+    *,
+    job_name: str = "",
+    tasks: Iterable[Task] = (),
+    last_lines: Callable[[int | None], list[str]] | None = None,
+) -> dict[str, Any]:
+    """What a diagnosis says, as plain data: small enough for a trigger event, whose payload Airflow
+    prints whole ("Trigger fired event"), and turned into words once, by :func:`describe`, in the task.
+
+    :param tasks: optional FAILED Task protos, which give exact per-task exit codes when the job's
+        own events do not.
+    :param last_lines: the last lines a task printed, by task index (the forwarded task log).
+    """
+    if job is None:
+        return {"job_name": job_name, "state": "NOT_FOUND"}
+    facts: dict[str, Any] = {
+        "job_name": job.name,
+        "state": state_name(job.status.state),
+        "counts": task_counts(job),
+        "events": _last_events(job),
+    }
+    if outcome_of(job) is Outcome.FAILED:
+        found = _failed_task_facts(job, tasks)
+        facts["failure"] = [found[0][0], found[0][1]] if found else None
+        index = found[0][0] if found else None
+        lines = last_lines(index) if last_lines is not None else []
+        if lines:
+            facts["last_lines"] = lines
+    return facts
+
+
+def describe(facts: Mapping[str, Any]) -> str:
+    """Why a job is not a success, in words: from :func:`failure_facts`.
 
     Names the failing task index and exit code, what a reserved exit code (50001-50006) means and
-    what to do, and the last few status events. ``tasks`` are optional Task protos (failed ones)
-    that give exact per-task exit codes when the job's own events do not.
+    what to do, the last few status events, and the last lines the failing task printed.
     """
-    outcome = outcome_of(job)
-    if job is None:
+    job_name = facts.get("job_name") or "(unknown)"
+    if facts.get("state") == "NOT_FOUND":
         return (
-            f"Batch job {job_name or '(unknown)'} was not found: it was deleted (Batch deletes jobs 60 "
+            f"Batch job {job_name} was not found: it was deleted (Batch deletes jobs 60 "
             "days after they end) or never created."
         )
-    lines = [f"Batch job {job.name} is {state_name(job.status.state)} ({outcome.value})."]
-    counts = task_counts(job)
+    state = facts.get("state", "STATE_UNSPECIFIED")
+    outcome = outcome_of_state(state)
+    lines = [f"Batch job {job_name} is {state} ({outcome.value})."]
+    counts = facts.get("counts") or {}
     if counts:
         lines.append("Task counts: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) + ".")
     if outcome is Outcome.FAILED:
-        facts = _failed_task_facts(job, tasks)
-        if facts:
-            index, code, _text = facts[0]
+        failure = facts.get("failure")
+        if failure:
+            index, code = failure
             where = f"Task index {index}" if index is not None else "A task"
             lines.append(
                 f"{where} failed with {explain_exit_code(code)}." if code is not None else f"{where} failed."
@@ -132,8 +173,19 @@ def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ())
         lines.append("The job was cancelled (by a user, an API call or a killed Airflow task).")
     elif outcome is Outcome.DELETED:
         lines.append("The job is being deleted; its results cannot be awaited.")
-    events = _last_events(job)
+    events = facts.get("events") or []
     if events:
         lines.append("Last status events:")
         lines.extend(f"  {line}" for line in events)
+    printed = facts.get("last_lines") or []
+    if printed:
+        failure = facts.get("failure") or [None, None]
+        who = f"task {failure[0]}" if failure[0] is not None else "the failing task"
+        lines.append(f"Last lines {who} printed:")
+        lines.extend(f"  {line}" for line in printed)
     return "\n".join(lines)
+
+
+def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ()) -> str:
+    """Why a job is not a success, in words (:func:`describe` of :func:`failure_facts`)."""
+    return describe(failure_facts(job, job_name=job_name, tasks=tasks))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -36,6 +35,7 @@ from google.cloud.batch_v1.services.batch_service.transports import (
 )
 
 from airflow_batchstream import _shared, config, credentials
+from airflow_batchstream.container_logs import SyncForwarding
 from airflow_batchstream.exceptions import BatchApiError, CredentialsRefused
 from airflow_batchstream.identity import request_id_for
 from airflow_batchstream.retry import RetryPolicy, acall, call, is_transient, status_name
@@ -364,37 +364,65 @@ class BatchStreamHook(BaseHook):
             self.log.debug("ListTasks for %s failed: %s", job_name, exc)
             return []
 
-    def end_payload(self, job: Job | None, name: str, *, image_digest_hint: str = "") -> dict[str, Any]:
-        """The payload of a job that has ended; for a FAILED one, its failed tasks feed the diagnosis."""
+    def end_payload(
+        self,
+        job: Job | None,
+        name: str,
+        *,
+        image_digest_hint: str = "",
+        last_lines: Callable[[int | None], list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """The payload of a job that has ended; for a FAILED one, its failed tasks and the last
+        lines the failing task printed (``last_lines``, by task index) feed the diagnosis."""
         tasks = self.failed_tasks(name) if outcome_of(job) is Outcome.FAILED else ()
-        return event_payload(job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint)
+        return event_payload(
+            job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint, last_lines=last_lines
+        )
 
     def wait_for_job(
-        self, name: str, *, poll_interval: float, deadline: float | None, image_digest_hint: str = ""
+        self,
+        name: str,
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        image_digest_hint: str = "",
+        container_logs: str | int = "all",
     ) -> dict[str, Any]:
         """Poll until the job ends or ``deadline`` (epoch seconds) passes; return the event payload.
 
         The same outcome rules and payload as :class:`~airflow_batchstream.triggers.BatchStreamJobTrigger`.
         A ``timeout`` payload leaves the job running: whether to cancel it is the owner's decision.
+        Meanwhile the lines the job's tasks print go to the log, per ``container_logs``
+        (:mod:`airflow_batchstream.container_logs`).
         """
         waiter = Waiter(poll_interval, deadline)
-        while True:
-            try:
-                job = self.get_job(name, missing_ok=True)
-            except Exception as exc:
-                job, step = None, waiter.step_failed(exc)
-                if step.action == "error":
-                    raise
-                self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
-            else:
-                step = waiter.step(job)
-            if step.progress:
-                self.log.info("%s", step.progress)
-            if step.action == "finish":
-                return self.end_payload(job, name, image_digest_hint=image_digest_hint)
-            if step.action == "timeout":
-                return event_payload(job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint)
-            time.sleep(step.delay)
+        forwarding = SyncForwarding(self, container_logs, poll_interval, self.log)
+        try:
+            while True:
+                try:
+                    job = self.get_job(name, missing_ok=True)
+                except Exception as exc:
+                    job, step = None, waiter.step_failed(exc)
+                    if step.action == "error":
+                        raise
+                    self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
+                else:
+                    step = waiter.step(job)
+                    forwarding.start(job)
+                if step.progress:
+                    self.log.info("%s", step.progress)
+                if step.action == "finish":
+                    forwarding.finish()
+                    return self.end_payload(
+                        job, name, image_digest_hint=image_digest_hint, last_lines=forwarding.last_lines
+                    )
+                if step.action == "timeout":
+                    return event_payload(
+                        job, job_name=name, timed_out=True, image_digest_hint=image_digest_hint
+                    )
+                forwarding.sleep(step.delay)
+        finally:
+            forwarding.close()
 
     # -- async API (triggers)
 
@@ -429,11 +457,18 @@ class BatchStreamHook(BaseHook):
         return True
 
     async def aend_payload(
-        self, job: Job | None, name: str, *, image_digest_hint: str = ""
+        self,
+        job: Job | None,
+        name: str,
+        *,
+        image_digest_hint: str = "",
+        last_lines: Callable[[int | None], list[str]] | None = None,
     ) -> dict[str, Any]:
         """The async twin of :meth:`end_payload`."""
         tasks = await self.afailed_tasks(name) if outcome_of(job) is Outcome.FAILED else ()
-        return event_payload(job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint)
+        return event_payload(
+            job, job_name=name, tasks=tasks, image_digest_hint=image_digest_hint, last_lines=last_lines
+        )
 
     async def afailed_tasks(self, job_name: str, *, limit: int = 3) -> list[Task]:
         client = await self.get_async_conn()

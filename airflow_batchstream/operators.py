@@ -125,6 +125,10 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param reattach: when an earlier try that died (worker or scheduler lost) left its job running, adopt it
         instead of starting a second one. ``False``: cancel it (``cancel_on_kill``) and start a fresh job. A
         job being cancelled, or of a deferred try a user cleared or marked, is never adopted.
+    :param container_logs: what the job's tasks print (Cloud Logging's ``batch_task_logs``), in the task log,
+        each line prefixed with its task index and stderr marked: ``all`` as it comes, ``off``, or a number N
+        for the last N lines once the job ended. A failed job's diagnosis ends with the failing task's last
+        lines. Needs ``logs_destination`` ``CLOUD_LOGGING`` and ``logging.logEntries.list`` on the project.
     :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` (they are logged) or
         ``off``.
     :param pin_image_digest: submit the image by the digest the preflight checked, ``IMAGE@sha256:...`` (the
@@ -188,6 +192,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         timeout: float | None = None,
         cancel_on_kill: bool = True,
         reattach: bool = True,
+        container_logs: str | int = "all",
         image_check: str = "error",
         pin_image_digest: bool = False,
         registry_url: str | None = None,
@@ -452,12 +457,17 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                     emulator_host=self.hook.emulator_host,  # where the job was created
                     api_endpoint=self.hook.api_endpoint,
                     image_digest=digest,
+                    container_logs=self.container_logs,
                 ),
                 method_name="execute_complete",
                 timeout=defer_timeout(deadline),
             )
         payload = self.hook.wait_for_job(
-            job.name, poll_interval=self.poll_interval, deadline=deadline, image_digest_hint=digest
+            job.name,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            image_digest_hint=digest,
+            container_logs=self.container_logs,
         )
         if payload["status"] == states.TIMEOUT:
             self.cancel_owned_job("its deadline passed")

@@ -23,6 +23,7 @@ from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_batchstream.container_logs import SyncForwarding
     from airflow_batchstream.waiting import Progress
 
 
@@ -41,6 +42,9 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         (templated) A template is applied when the task runs: Airflow's sensor base class requires
         ``poke_interval`` itself to be a number at construction, but reads it only inside
         ``execute``, so a rendered ``poll_interval`` governs poke and reschedule modes alike.
+    :param container_logs: what the job's tasks print, in the task log: ``"all"``, ``"off"``, or
+        the last N lines once the job ended. In reschedule mode the lines come once, with the poke
+        that finds the job ended (each poke is a process of its own).
     """
 
     template_fields: Sequence[str] = tuple(p.name for p in SENSOR_PARAMETERS.values() if p.templated)
@@ -54,6 +58,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         impersonation_chain: str | Sequence[str] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | str | None = None,
+        container_logs: str | int = "all",
         **kwargs: Any,
     ) -> None:
         arguments = {name: value for name, value in locals().items() if name in SENSOR_PARAMETERS}
@@ -70,9 +75,12 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
         self.poll_interval = poll_interval if poll_interval is not None else self.poke_interval
+        self.container_logs = container_logs
         self._poll_sets_poke = poll_sets_poke
         self._links_pushed = False
-        self._progress: Progress | None = None  # made by the first poke (what a DAG file imports stays light)
+        # Made by the first poke (what a DAG file imports stays light).
+        self._progress: Progress | None = None
+        self._forwarding: SyncForwarding | None = None
 
     def execute(self, context: Context) -> Any:
         self.check_rendered_parameters()
@@ -96,6 +104,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
                 cancel_on_kill=False,  # the sensor did not start the job; it must not stop it
                 emulator_host=self.hook.emulator_host,  # the endpoint the first poke used
                 api_endpoint=self.hook.api_endpoint,
+                container_logs=self.container_logs,
             ),
             method_name="execute_complete",
         )
@@ -122,10 +131,29 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         news = self._progress.update(job)
         if news:
             self.log.info("%s", news)
+        forwarding = self._forwarding_of(job, outcome.is_terminal)
         if not outcome.is_terminal:
+            forwarding.catch_up()
             return PokeReturnValue(is_done=False)
-        payload = self.hook.end_payload(job, self.job_name)
+        forwarding.finish()
+        payload = self.hook.end_payload(job, self.job_name, last_lines=forwarding.last_lines)
         return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
+
+    def _forwarding_of(self, job: Any, ended: bool) -> SyncForwarding:
+        """This sensor's forwarding of the job's task log, started when this poke should start it.
+
+        A reschedule-mode poke is a process of its own that would read the log from its start
+        again, and a deferrable sensor's first poke hands the wait to the trigger: both forward the
+        lines once, from the trigger or the poke that finds the job ended.
+        """
+        if self._forwarding is None:
+            from airflow_batchstream.container_logs import SyncForwarding
+
+            interval = float(self.poll_interval)
+            self._forwarding = SyncForwarding(self.hook, self.container_logs, interval, self.log)
+        if ended or not (self.deferrable or self.mode == "reschedule"):
+            self._forwarding.start(job)
+        return self._forwarding
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if event is None:

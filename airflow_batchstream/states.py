@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_batchstream.exceptions import (
@@ -111,9 +111,17 @@ def event_payload(
     timed_out: bool = False,
     tasks: Iterable[Task] = (),
     image_digest_hint: str = "",
+    last_lines: Callable[[int | None], list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The one payload shape of every wait's end: ``{"status", "summary", "diagnosis"}``."""
-    from airflow_batchstream.diagnosis import diagnose
+    """The one payload shape of every wait's end: ``{"status", "summary", "facts"}``.
+
+    ``facts`` (:func:`~airflow_batchstream.diagnosis.failure_facts`) say why a job is not a success
+    as data; :func:`diagnosis_of` puts them into words in the task, once. A trigger's payload is
+    printed whole in the task log ("Trigger fired event"), so it carries no text to read twice.
+
+    :param last_lines: the last lines a task printed, by task index, for a failed job's diagnosis.
+    """
+    from airflow_batchstream.diagnosis import failure_facts
     from airflow_batchstream.summary import missing_summary, summarize
 
     summary = (
@@ -121,12 +129,9 @@ def event_payload(
     )
     outcome = outcome_of(job)
     if outcome.is_success:
-        return {"status": SUCCESS, "summary": summary, "diagnosis": ""}
-    if timed_out:
-        state = diagnose(job, job_name=job_name) if job is not None else "Its state is unknown."
-        text = f"Timed out waiting for Batch job {job_name}.\n{state}"
-        return {"status": TIMEOUT, "summary": summary, "diagnosis": text}
-    return {"status": FAILED, "summary": summary, "diagnosis": diagnose(job, job_name=job_name, tasks=tasks)}
+        return {"status": SUCCESS, "summary": summary}
+    facts = failure_facts(job, job_name=job_name, tasks=tasks, last_lines=last_lines)
+    return {"status": TIMEOUT if timed_out else FAILED, "summary": summary, "facts": facts}
 
 
 #: ``error`` payloads say which error ended the wait when it is one the task should fail with by name.
@@ -137,11 +142,29 @@ def error_payload(job_name: str, message: str, error: BaseException | None = Non
     """The payload of a wait an API error ended (``error`` is that error, if known)."""
     from airflow_batchstream.summary import missing_summary
 
-    payload = {"status": ERROR, "summary": missing_summary(job_name), "diagnosis": message}
+    payload = {"status": ERROR, "summary": missing_summary(job_name), "message": message}
     kind = next((name for name, cls in _ERRORS.items() if isinstance(error, cls)), None)
     if kind is not None:
         payload["error"] = kind
     return payload
+
+
+def diagnosis_of(payload: Mapping[str, Any]) -> str:
+    """Why a wait did not end in success, in words ("" for a success)."""
+    status = payload.get("status")
+    if status == SUCCESS:
+        return ""
+    if status == ERROR:
+        return payload.get("message") or "the wait for the Batch job ended with an API error"
+    from airflow_batchstream.diagnosis import describe
+
+    facts = payload.get("facts") or {}
+    text = describe(facts)
+    if status == TIMEOUT:
+        job_name = facts.get("job_name") or (payload.get("summary") or {}).get("job_name", "")
+        state = text if facts.get("state") != "NOT_FOUND" else "Its state is unknown."
+        return f"Timed out waiting for Batch job {job_name}.\n{state}"
+    return text
 
 
 _FAILURES: Mapping[str, type[JobFailed]] = {
@@ -156,13 +179,13 @@ def result_from_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The summary of a successful wait, or the specific exception for any other end."""
     status = payload.get("status")
     summary = dict(payload.get("summary") or {})
-    diagnosis = payload.get("diagnosis") or ""
     if status == SUCCESS:
         return summary
+    diagnosis = diagnosis_of(payload)
     if status == TIMEOUT:
         raise JobTimedOut(diagnosis, summary=summary)
     if status == ERROR:
         error = _ERRORS.get(payload.get("error", ""), BatchApiError)
-        raise error(diagnosis or "the wait for the Batch job ended with an API error")
+        raise error(diagnosis)
     error = _FAILURES.get(summary.get("outcome", ""), JobFailed)
     raise error(diagnosis, summary=summary)

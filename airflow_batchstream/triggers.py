@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_batchstream import config
+from airflow_batchstream.container_logs import ALL, AsyncForwarding
 from airflow_batchstream.retry import RetryPolicy, status_name
 from airflow_batchstream.states import error_payload, event_payload
 from airflow_batchstream.waiting import Waiter
@@ -63,7 +64,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     """Fire one event when a Batch job ends, is gone, or its deadline passes.
 
     The event payload is ``{"status": "success"|"failed"|"timeout"|"error", "summary": {...},
-    "diagnosis": "..."}``: the operator's ``execute_complete`` needs no further API call.
+    "facts": {...}}`` (:func:`~airflow_batchstream.states.event_payload`): the operator's
+    ``execute_complete`` needs no further API call, and words its diagnosis itself.
 
     :param job_name: full resource name ``projects/P/locations/L/jobs/J``.
     :param deadline: absolute epoch seconds after which the wait ends with ``timeout`` (None: no
@@ -82,6 +84,9 @@ class BatchStreamJobTrigger(BaseTrigger):
         ``4 * poll_interval``); ``poll_interval`` itself disables the backoff.
     :param not_before: epoch seconds before which the event is not fired (default: now, at defer
         time, plus :data:`DEFER_SETTLE_SECONDS`); serialized, so a rebuild keeps it.
+    :param container_logs: the lines the job's tasks print, logged while waiting: ``"all"``,
+        ``"off"``, or a number N for the last N lines once the job ended
+        (:mod:`airflow_batchstream.container_logs`).
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         image_digest: str = "",
         max_poll_interval: float | None = None,
         not_before: float | None = None,
+        container_logs: str | int = ALL,
     ):
         super().__init__()
         self.job_name = job_name
@@ -113,6 +119,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
         self.not_before = time.time() + DEFER_SETTLE_SECONDS if not_before is None else not_before
+        self.container_logs = container_logs
         self._hook: BatchStreamHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -130,6 +137,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 "image_digest": self.image_digest,
                 "max_poll_interval": self.max_poll_interval,
                 "not_before": self.not_before,
+                "container_logs": self.container_logs,
             },
         )
 
@@ -159,27 +167,50 @@ class BatchStreamJobTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def wait(self) -> dict[str, Any]:
-        """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
+        """The payload of the wait's end; never raises for an API error (it becomes ``error``).
+
+        Progress and the lines the job's tasks print are logged from this coroutine, which is what
+        puts them in this task's log.
+        """
         waiter = Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
-        while True:
-            try:
-                hook = await self.get_hook()
-                job = await hook.aget_job(self.job_name)
-            except Exception as exc:
-                job, step = None, waiter.step_failed(exc)
-                if step.action == "error":
-                    self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
-                    return error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
-                self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
-            else:
-                step = waiter.step(job)
-            if step.progress:
-                self.log.info("%s", step.progress)
-            if step.action == "finish":
-                return await hook.aend_payload(job, self.job_name, image_digest_hint=self.image_digest)
-            if step.action == "timeout":
-                return await self._time_out(job)
-            await asyncio.sleep(step.delay)
+        forwarding: AsyncForwarding | None = None
+        try:
+            while True:
+                try:
+                    hook = await self.get_hook()
+                    job = await hook.aget_job(self.job_name)
+                except Exception as exc:
+                    job, step = None, waiter.step_failed(exc)
+                    if step.action == "error":
+                        self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
+                        return error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
+                    self.log.warning(
+                        "GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc)
+                    )
+                else:
+                    step = waiter.step(job)
+                    if forwarding is None:
+                        forwarding = AsyncForwarding(hook, self.container_logs, self.poll_interval, self.log)
+                    await forwarding.start(job)
+                if step.progress:
+                    self.log.info("%s", step.progress)
+                if step.action == "finish":
+                    last_lines = None
+                    if forwarding is not None:
+                        await forwarding.finish()
+                        last_lines = forwarding.last_lines
+                    return await hook.aend_payload(
+                        job, self.job_name, image_digest_hint=self.image_digest, last_lines=last_lines
+                    )
+                if step.action == "timeout":
+                    return await self._time_out(job)
+                if forwarding is not None:
+                    await forwarding.sleep(step.delay)
+                else:
+                    await asyncio.sleep(step.delay)
+        finally:
+            if forwarding is not None:
+                forwarding.close()
 
     async def _time_out(self, job: Any) -> dict[str, Any]:
         if self.cancel_on_kill:

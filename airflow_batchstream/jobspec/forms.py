@@ -207,6 +207,26 @@ def choice(*values: str) -> Form:
     return check
 
 
+def line_count(*words: str) -> Form:
+    """One of ``words``, or a number of lines (an int, at least 1)."""
+    numbers = integer(1)
+
+    def check(value: Any, context: Context, numbers_as_text: bool) -> str | int:
+        if isinstance(value, str) and value in words:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return numbers(value, context, numbers_as_text)
+        if isinstance(value, str) and numbers_as_text and INT_TEXT_RE.match(value):
+            return numbers(value, context, numbers_as_text)
+        raise Invalid(
+            f"{describe(value)} is neither {' nor '.join(map(repr, words))} nor a number of lines",
+            f"use {', '.join(map(repr, words))} or a number of lines such as 100",
+            "P-CHOICE",
+        )
+
+    return check
+
+
 def text(reason: Callable[[str], str | None], fix: str, rule: str = "P-FORM") -> Form:
     """A non-empty string; ``reason(value)`` says why its form is wrong, or None."""
 

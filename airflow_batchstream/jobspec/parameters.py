@@ -59,6 +59,7 @@ from airflow_batchstream.jobspec.forms import (
     job_name_reason,
     job_overrides,
     labels,
+    line_count,
     logs_path_reason,
     machine_type_reason,
     network_reason,
@@ -306,6 +307,13 @@ _DEFERRABLE = Parameter(
     "deferrable", boolean, "bool", False, "wait in the triggerer instead of the worker",
     shown_default="`[operators] default_deferrable`",
 )  # fmt: skip
+_CONTAINER_LOGS = Parameter(
+    "container_logs", line_count("all", "off"), "str | int", "all",
+    "what the job's tasks print (Cloud Logging's `batch_task_logs`), in the task log, each line "
+    "prefixed with its task index and stderr marked: `all` as it comes, `off`, or a number N for "
+    "the last N lines once the job ended. A failed job's diagnosis ends with the failing task's last "
+    "lines. Needs `logs_destination` `CLOUD_LOGGING` and `logging.logEntries.list` on the project",
+)  # fmt: skip
 _CONNECTION = (
     Parameter(
         "gcp_conn_id", text(any_text, "write an Airflow connection id"), "str", "google_cloud_default",
@@ -371,6 +379,7 @@ OPERATOR_PARAMETERS: Mapping[str, Parameter] = {
             "instead of starting a second one. `False`: cancel it (`cancel_on_kill`) and start a fresh "
             "job. A job being cancelled, or of a deferred try a user cleared or marked, is never adopted",
         ),
+        _CONTAINER_LOGS,
         Parameter(
             "image_check", choice(*IMAGE_CHECKS), "str", "error",
             "image preflight: `error` (problems stop submission), `warn` (they are logged) or `off`",
@@ -408,6 +417,7 @@ SENSOR_PARAMETERS: Mapping[str, Parameter] = _table(
         "poll_interval", seconds(allow_zero=True), "float | str | None", None,
         "seconds between checks; sets `poke_interval` unless that is given too", templated=True,
     ),
+    _CONTAINER_LOGS,
 )  # fmt: skip
 
 

@@ -50,7 +50,7 @@ def wait_for_event(trigger) -> dict:
         raise AssertionError("the trigger ended without an event")
 
     payload = asyncio.run(first_event())
-    return {"status": payload["status"], "error": payload.get("error"), "message": payload["diagnosis"]}
+    return {"status": payload["status"], "error": payload.get("error"), "message": payload["message"]}
 
 
 def defer_then_wait(conn: str, job: str, impersonate: str | None) -> dict:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from airflow_batchstream import _shared
+from airflow_batchstream import _shared, states
 from airflow_batchstream.hooks import BatchStreamHook
 from airflow_batchstream.retry import RetryPolicy
 from airflow_batchstream.triggers import BatchStreamJobTrigger
@@ -79,7 +79,7 @@ async def test_success_event_carries_the_summary(gcp_env, emulator, batch_client
     assert payload["status"] == "success"
     assert payload["summary"]["job_name"] == name
     assert payload["summary"]["state"] == "SUCCEEDED"
-    assert payload["diagnosis"] == ""
+    assert "facts" not in payload
 
 
 async def test_event_is_held_until_the_scheduler_has_seen_the_deferral(gcp_env, emulator, batch_client):
@@ -152,7 +152,7 @@ async def test_permanent_error_ends_with_error_event(gcp_env, emulator, batch_cl
     emulator.inject_fault("GetJob", "PERMISSION_DENIED")
     payload = await arun_trigger(trigger_for(name))
     assert payload["status"] == "error"
-    assert "PermissionDenied" in payload["diagnosis"] or "PERMISSION_DENIED" in payload["diagnosis"].upper()
+    assert "PermissionDenied" in payload["message"] or "PERMISSION_DENIED" in payload["message"].upper()
 
 
 async def test_on_kill_cancels_the_job(gcp_env, emulator, batch_client):
@@ -220,6 +220,7 @@ async def test_failed_event_has_diagnosis(gcp_env, emulator, batch_client):
     name = create_job(batch_client)
     payload = await arun_trigger(trigger_for(name))
     assert payload["status"] == "failed"
-    assert "Task index 0" in payload["diagnosis"]
-    assert "exit code 50002" in payload["diagnosis"]
+    diagnosis = states.diagnosis_of(payload)
+    assert "Task index 0" in diagnosis
+    assert "exit code 50002" in diagnosis
     assert payload["summary"]["outcome"] == "failed"
