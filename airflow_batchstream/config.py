@@ -135,10 +135,18 @@ LOGGING_READS_PER_MINUTE = Option(
     "keep the sum of all processes' budgets below it.",
 )
 
+LOGS_DRAIN_SECONDS = Option(
+    "logs_drain_seconds",
+    5.0,
+    "Seconds after a Batch job's end that its task log is read one last time before the wait ends "
+    "(container_logs): Cloud Logging indexes the last lines a moment after Batch reports the end.",
+)
+
 OPTIONS: tuple[Option, ...] = (
     DEFAULT_POLL_INTERVAL,
     TRIGGER_READS_PER_SECOND,
     LOGGING_READS_PER_MINUTE,
+    LOGS_DRAIN_SECONDS,
     API_RETRY_BUDGET,
     PREFLIGHT_RETRY_BUDGET,
     EMULATOR_PROJECT,

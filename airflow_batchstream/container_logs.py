@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_batchstream import config
 from airflow_batchstream.states import parse_job_name
 
 if TYPE_CHECKING:
@@ -46,19 +47,19 @@ TASK_LOG = "batch_task_logs"
 MAX_FILTER_CHARS = 20_000
 #: Logging's largest page.
 PAGE_SIZE = 1000
-#: How far each read goes back before the last complete one: entries Logging indexes late.
-LATE_SECONDS = 30.0
+#: How far each read goes back before the last complete one: entries Logging indexes late (about
+#: a second is usual). Wider costs pages: every read returns this much of each job's log again.
+LATE_SECONDS = 15.0
+#: The "minute" of the read budget, in seconds (Logging counts its quota per minute).
+BUDGET_WINDOW = 60.0
 #: Lines kept per task for the failure diagnosis, and tasks kept (the most recent printers).
 DIAGNOSIS_LINES = 10
 DIAGNOSIS_TASKS = 64
 #: Longest line the diagnosis quotes (the task log gets lines whole).
 DIAGNOSIS_LINE_CHARS = 300
-#: After a job ended, its log is read once more from this long after: Logging indexes the last
-#: lines a moment after Batch reports the end.
-DRAIN_SECONDS = 5.0
-#: Longest a wait spends on that last read (the budget may be paused by quota refusals); the
-#: log is then printed as far as it was read.
-DRAIN_TIMEOUT = 90.0
+#: Longest a wait spends on that last read (the reader may be paused by quota refusals); the
+#: log is then printed as far as it was read, with a warning.
+DRAIN_TIMEOUT = 600.0
 
 #: ``container_logs`` values besides a number of lines.
 ALL, OFF = "all", "off"
@@ -114,6 +115,16 @@ class TaskLine:
         """``[task 3] text`` or ``[task 3 stderr] text``: how the task log shows it."""
         where = "task ?" if self.task_index is None else f"task {self.task_index}"
         return f"[{where}{' stderr' if self.stderr else ''}] {self.text}"
+
+
+def drain_delay(job: Any, now: float | None = None) -> float:
+    """Seconds from now until the read that ends a finished job's log: Cloud Logging indexes the
+    last lines a moment after Batch reports the end, so that read starts ``[batchstream]
+    logs_drain_seconds`` after the job's last update (at once when the wait noticed the end late)."""
+    ended = job.update_time.timestamp() if job is not None and job.update_time else None
+    now = time.time() if now is None else now
+    settle = config.LOGS_DRAIN_SECONDS.read()
+    return settle if ended is None else max(0.0, min(settle, ended + settle - now))
 
 
 def job_log_for(job: Any, tail: int | None, interval: float) -> JobLog | None:
@@ -223,11 +234,12 @@ class ReadBudget:
         self._reads.append(self.clock() if now is None else now)
 
     def refused(self, now: float | None = None) -> float:
-        """Logging said RESOURCE_EXHAUSTED: pause, longer each time in a row (a quarter of the
-        window, doubling, up to two windows, with jitter); returns the pause in seconds."""
+        """Logging said RESOURCE_EXHAUSTED: pause, longer each time in a row (a sixth of the
+        window, growing by half, up to half the window, with jitter: the quota frees up as its
+        sliding minute moves on); returns the pause in seconds."""
         now = self.clock() if now is None else now
         self._refusals += 1
-        pause = min(2 * self.window, self.window / 4 * 2 ** (self._refusals - 1))
+        pause = min(self.window / 2, self.window / 6 * 1.5 ** (self._refusals - 1))
         pause *= random.uniform(0.8, 1.2)
         self._paused_until = max(self._paused_until, now + pause)
         return pause
@@ -437,6 +449,18 @@ class _Forwarding:
         """The last lines task ``task_index`` printed, for the diagnosis ([] when not forwarded)."""
         return self.job_log.last_lines(task_index) if self.job_log is not None else []
 
+    def _end(self) -> None:
+        """Print the rest (the tail included), saying so if the last read never came."""
+        if not self.job_log.drained:
+            self.logger.warning(
+                "The job's task log could not be read to its end within %.0fs (Cloud Logging kept "
+                "refusing reads?): later lines are missing here; the logs link shows them all.",
+                DRAIN_TIMEOUT,
+            )
+            self.job_log.drained = True
+        self._print(self.job_log)
+        self.close()
+
     def _print(self, job_log: JobLog) -> None:
         if job_log is self.job_log:
             for line in job_log.take():
@@ -474,17 +498,15 @@ class SyncForwarding(_Forwarding):
         if self.reader is not None:
             self.reader.pump(time.monotonic(), self._print)
 
-    def finish(self) -> None:
-        """The job ended: read its log once more (after :data:`DRAIN_SECONDS`), print the rest."""
+    def finish(self, job: Any) -> None:
+        """The job ended: read its log once more (see :func:`drain_delay`), print the rest."""
         if self.reader is None or self.job_log is None:
             return
-        self.reader.drain(self.job_log, time.monotonic() + DRAIN_SECONDS)
+        self.reader.drain(self.job_log, time.monotonic() + drain_delay(job))
         give_up = time.monotonic() + DRAIN_TIMEOUT
         while not self.job_log.drained and time.monotonic() < give_up:
             self.reader.pump(min(give_up, time.monotonic() + 1.0), self._print)
-        self.job_log.drained = True  # print what there is, tail included
-        self._print(self.job_log)
-        self.close()
+        self._end()
 
     def close(self) -> None:
         if self.reader is not None and self.job_log is not None:
@@ -521,17 +543,16 @@ class AsyncForwarding(_Forwarding):
             await self.reader.wait(self.job_log, left)
             self._print(self.job_log)
 
-    async def finish(self) -> None:
+    async def finish(self, job: Any) -> None:
+        """The job ended: read its log once more (see :func:`drain_delay`), print the rest."""
         if self.reader is None or self.job_log is None:
             return
-        self.reader.drain(self.job_log, time.monotonic() + DRAIN_SECONDS)
+        self.reader.drain(self.job_log, time.monotonic() + drain_delay(job))
         give_up = time.monotonic() + DRAIN_TIMEOUT
         while not self.job_log.drained and (left := give_up - time.monotonic()) > 0:
             await self.reader.wait(self.job_log, left)
             self._print(self.job_log)
-        self.job_log.drained = True
-        self._print(self.job_log)
-        self.close()
+        self._end()
 
     def close(self) -> None:
         if self.reader is not None and self.job_log is not None:

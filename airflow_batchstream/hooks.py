@@ -412,7 +412,7 @@ class BatchStreamHook(BaseHook):
                 if step.progress:
                     self.log.info("%s", step.progress)
                 if step.action == "finish":
-                    forwarding.finish()
+                    forwarding.finish(job)
                     return self.end_payload(
                         job, name, image_digest_hint=image_digest_hint, last_lines=forwarding.last_lines
                     )

@@ -37,7 +37,7 @@ from google.cloud.logging_v2.services.logging_service_v2.transports import (
 from google.cloud.logging_v2.types import ListLogEntriesRequest, LogEntry
 from google.protobuf.json_format import MessageToDict
 
-from airflow_batchstream import config
+from airflow_batchstream import config, container_logs
 from airflow_batchstream.container_logs import (
     PAGE_SIZE,
     JobLog,
@@ -259,7 +259,7 @@ def _key(hook: BatchStreamHook, project: str) -> Hashable:
 
 
 def _budget() -> ReadBudget:
-    return ReadBudget(config.LOGGING_READS_PER_MINUTE.read())
+    return ReadBudget(config.LOGGING_READS_PER_MINUTE.read(), window=container_logs.BUDGET_WINDOW)
 
 
 def sync_reader(hook: BatchStreamHook, project: str) -> SyncLogReader:

@@ -135,7 +135,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
         if not outcome.is_terminal:
             forwarding.catch_up()
             return PokeReturnValue(is_done=False)
-        forwarding.finish()
+        forwarding.finish(job)
         payload = self.hook.end_payload(job, self.job_name, last_lines=forwarding.last_lines)
         return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
 

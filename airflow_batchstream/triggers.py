@@ -197,7 +197,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 if step.action == "finish":
                     last_lines = None
                     if forwarding is not None:
-                        await forwarding.finish()
+                        await forwarding.finish(job)
                         last_lines = forwarding.last_lines
                     return await hook.aend_payload(
                         job, self.job_name, image_digest_hint=self.image_digest, last_lines=last_lines
