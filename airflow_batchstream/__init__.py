@@ -15,6 +15,7 @@ _LAZY = {
     "BatchStreamJobSensor": "airflow_batchstream.sensors",
     "BatchStreamJobTrigger": "airflow_batchstream.triggers",
     "BatchStreamHook": "airflow_batchstream.hooks",
+    "ValidationPolicy": "airflow_batchstream.jobspec.policy",
 }
 
 __all__ = [
@@ -22,11 +23,13 @@ __all__ = [
     "BatchStreamJobOperator",
     "BatchStreamJobSensor",
     "BatchStreamJobTrigger",
+    "ValidationPolicy",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
+    from airflow_batchstream.jobspec.policy import ValidationPolicy
     from airflow_batchstream.operators import BatchStreamJobOperator
     from airflow_batchstream.sensors import BatchStreamJobSensor
     from airflow_batchstream.triggers import BatchStreamJobTrigger

@@ -94,3 +94,7 @@ class JobConflict(BatchStreamError):
 
 class ImageCheckFailed(BatchStreamError):
     """The image preflight found errors (or could not read the image) with ``image_check="error"``."""
+
+
+class ConfigInvalid(BatchStreamError, ValueError):
+    """An option of the ``[batchstream]`` configuration section has a value it cannot take."""

@@ -51,6 +51,6 @@ class BatchStreamLogsLink(_XComLink):
 
 
 def persist_links(context: Any, summary: dict[str, Any]) -> None:
-    """Push both links of a job summary (see :func:`airflow_batchstream.states.summarize`)."""
+    """Push both links of a job summary (see :func:`airflow_batchstream.summary.summarize`)."""
     BatchStreamJobLink.persist(context, summary.get("console_url", ""))
     BatchStreamLogsLink.persist(context, summary.get("logs_url", ""))

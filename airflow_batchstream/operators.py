@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_batchstream import states
+from airflow_batchstream import config, states
 from airflow_batchstream.exceptions import (
     ImageCheckFailed,
     JobConflict,
     JobSpecInvalid,
     TriggerEventMissing,
 )
-from airflow_batchstream.hooked import EMULATOR_ENV, UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.identity import RESERVED_LABEL_KEYS
 from airflow_batchstream.jobspec import forms
-from airflow_batchstream.jobspec.parameters import OPERATOR_PARAMETERS
+from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, OPERATOR_PARAMETERS
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
 from airflow_batchstream.ownership import OwnershipRegister
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from airflow_batchstream.ownership import Claim
 
 
-class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
+class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     """Run a container on Google Cloud Batch with Image Streaming, exactly once per try.
 
     The job is rendered from the parameters, validated (every problem reported at once, before any
@@ -53,63 +53,90 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     ones once rendered, at the start of ``execute``, before any API call
     (:class:`~airflow_batchstream.exceptions.ParameterInvalid`).
 
-    :param image_uri: Artifact Registry image. (templated)
-    :param location: Batch region of the job. (templated)
-    :param project_id: Google Cloud project; when None, the connection's project (against the
-        emulator: ``BATCHSTREAM_EMULATOR_PROJECT``, else ``batchstream-emulator``), logged. (templated)
-    :param commands: container commands (CMD override). (templated)
+    .. parameters:begin (written by scripts/rules_doc.py from jobspec/parameters.py)
+
+    :param image_uri: Artifact Registry image, ``LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]``.
+        (templated)
+    :param commands: container commands (CMD override, appended to the ENTRYPOINT), a list of strings.
+        (templated)
     :param entrypoint: container ENTRYPOINT override. (templated)
-    :param environment: environment variables. (templated)
-    :param secret_environment: variable -> Secret Manager version name. (templated)
-    :param volumes: Batch Volume dicts (camelCase). (templated)
-    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts. (templated)
-    :param task_count: number of tasks.
-    :param parallelism: tasks running at once.
-    :param cpu_milli: CPU per task in milli-CPUs.
-    :param memory_mib: memory per task in MiB.
-    :param machine_type: Compute Engine machine type. (templated)
-    :param spot: run on Spot VMs.
-    :param max_run_duration: per-task time limit (seconds or ``"3600s"``).
-    :param max_retries: Batch-side task retries (infrastructure exit codes plus ``retry_exit_codes``).
-    :param retry_exit_codes: further exit codes Batch retries.
-    :param labels: job labels; the provider's own (``managed-by``, ``airflow-*``,
-        ``batchstream-lineage``) are added and win. (templated)
-    :param service_account: email the job's VMs run as. (templated)
-    :param network: VPC network. (templated)
-    :param subnetwork: subnetwork. (templated)
-    :param no_external_ip: VMs without external IPs.
-    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries. (templated)
-    :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` or ``NONE``.
-    :param logs_path: path for ``PATH`` logs. (templated)
-    :param image_streaming: stream the image (the default, and the point of this provider). False
-        submits a job that pulls its image: no streaming rules, no image preflight.
-    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered
-        job: mappings merge, lists of mappings merge by index, other values replace; it may not
-        turn image streaming off. (templated)
-    :param job_id: explicit job id; by default a deterministic id per task-instance try. (templated)
-    :param wait_for_completion: wait for the job to end; False returns the summary after submission.
+    :param environment: environment variables of every task, a mapping of strings. (templated)
+    :param secret_environment: variable name → Secret Manager version ``projects/P/secrets/S/versions/V``.
+        (templated)
+    :param volumes: list of Batch volumes, camelCase mappings (``gcs``, ``nfs``, ``deviceName``,
+        ``mountPath``), e.g. ``{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}``. (templated)
+    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts of the container. (templated)
+    :param task_count: number of tasks, 1-100,000 (an array job: each task gets ``BATCH_TASK_INDEX`` and
+        ``BATCH_TASK_COUNT``).
+    :param parallelism: tasks running at once, 1-5,000; Batch's default when None.
+    :param cpu_milli: CPU per task in milli-CPUs, at least 1; Batch's default (2000) when None.
+    :param memory_mib: memory per task in MiB, at least 1; Batch's default (2000) when None.
+    :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``; Batch's choice when None. Arm
+        families (``t2a``, ``c4a``, ...) select the arm64 image. (templated)
+    :param spot: run on Spot VMs (``provisioningModel`` ``SPOT``).
+    :param max_run_duration: per-task time limit: seconds, or a duration string ``"3600s"`` (Batch fails a job
+        still running after 14 days, whatever it says).
+    :param max_retries: Batch task retries, 0-10. Above 0 the task spec also gets one ``RETRY_TASK`` lifecycle
+        policy on the infrastructure exit codes (50001-50004, 50006) and ``retry_exit_codes``, and such a
+        policy fails every other non-zero exit code without retry.
+    :param retry_exit_codes: further exit codes Batch retries when ``max_retries`` is above 0: list every
+        application code worth retrying, since the ``RETRY_TASK`` policy fails all others.
+    :param labels: job labels, a mapping of strings. The operator adds 7 of its own (``managed-by``,
+        ``airflow-dag/task/run/map-index/try``, ``batchstream-lineage``), so at most 56 are yours, and its
+        keys are refused. (templated)
+    :param service_account: e-mail of the service account the job's VMs run as; the Compute Engine default
+        when None. (templated)
+    :param network: VPC network: ``global/networks/N``, ``projects/P/global/networks/N`` or its full URL.
+        (templated)
+    :param subnetwork: subnetwork: ``regions/R/subnetworks/S``, ``projects/P/regions/R/subnetworks/S`` or its
+        full URL. (templated)
+    :param no_external_ip: VMs without external IPs (they need Private Google Access or Cloud NAT).
+    :param allowed_locations: ``regions/R`` or ``zones/R-x`` entries, all in the job's region; the job's
+        region when None. (templated)
+    :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` (with an absolute ``logs_path``) or ``NONE`` (no
+        ``logsPolicy``: Batch keeps no logs).
+    :param logs_path: where ``PATH`` logs go: an absolute path, e.g. on a mounted bucket
+        ``/mnt/data/logs/job.log``. (templated)
+    :param image_streaming: stream the image (this provider's purpose). ``False`` submits a job that pulls its
+        image, without the streaming rules or the image preflight; ``job_overrides`` may then not turn
+        streaming on.
+    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered job, for
+        any field the other parameters do not cover: mappings merge, lists of mappings merge by index, other
+        values replace. It may not turn image streaming off, nor set container fields streaming does not
+        support. (templated)
+    :param location: Batch region of the job, e.g. ``us-central1`` (a zone is refused, with its region
+        suggested). (templated)
+    :param project_id: Google Cloud project: an id (6-30 of ``a-z0-9-``, a letter first), a domain-scoped
+        ``example.com:proj``, or a project number. When None, the connection's project (against the emulator,
+        the emulator's), which the log names. (templated)
+    :param job_id: explicit job id (at most 63 of ``a-z0-9-``, a letter first); by default a deterministic id
+        per task-instance try, ``<dag-task>-<hash of dag, task, run, map index>-t<try>``. (templated)
+    :param wait_for_completion: wait for the job to end; ``False`` returns the summary right after submission.
     :param deferrable: wait in the triggerer instead of the worker.
-    :param poll_interval: seconds between checks after a change; grows to 4x while nothing changes.
-        (templated: a template is checked when the task runs, a static value at construction)
-    :param timeout: seconds, measured from the job's submission; an absolute deadline that
-        survives deferral and triggerer restarts. When it passes the job is cancelled
-        (``cancel_on_kill``) and the task fails. Deferred, it also bounds the deferral itself
-        (a minute later), so the wait ends even when no triggerer runs.
-    :param cancel_on_kill: cancel the job when the task is killed (marked failed/success, cleared,
-        ``execution_timeout``), its deadline passes, or its deferral ends without an event; never
-        when Airflow has handed the task instance to a newer try that adopts the job.
-    :param reattach: when an earlier try that died (worker or scheduler lost) left its job
-        running, adopt it instead of creating a second one. False: cancel it (``cancel_on_kill``)
-        and create a fresh job. A job being cancelled, or of a deferred try a user cleared or
-        marked, is never adopted.
-    :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` or ``off``.
-    :param pin_image_digest: submit the image by the digest the preflight resolved
-        (``IMAGE@sha256:...``, without the tag).
-    :param registry_url: registry base URL for the preflight (tests, mirrors); empty or None means
-        the image's own host. (templated)
-    :param validation_policy: :class:`~airflow_batchstream.jobspec.policy.ValidationPolicy`.
-    :param gcp_conn_id: Airflow connection id. (templated)
-    :param impersonation_chain: service account(s) to impersonate. (templated)
+    :param poll_interval: seconds between checks after a change; grows to 4x while the job stays unchanged.
+        (templated)
+    :param timeout: seconds, measured from the job's submission: an absolute deadline that survives deferral
+        and triggerer restarts. When it passes the job is cancelled (``cancel_on_kill``) and the task fails.
+        Deferred, it also bounds the deferral itself (a minute later), so the wait ends even when no triggerer
+        runs.
+    :param cancel_on_kill: cancel the job when the task is killed (marked failed or success, cleared,
+        ``execution_timeout``), its deadline passes, or its deferral ends without an event; never when Airflow
+        has handed the task instance to a newer try that adopts the job.
+    :param reattach: when an earlier try that died (worker or scheduler lost) left its job running, adopt it
+        instead of starting a second one. ``False``: cancel it (``cancel_on_kill``) and start a fresh job. A
+        job being cancelled, or of a deferred try a user cleared or marked, is never adopted.
+    :param image_check: image preflight: ``error`` (problems stop submission), ``warn`` (they are logged) or
+        ``off``.
+    :param pin_image_digest: submit the image by the digest the preflight checked, ``IMAGE@sha256:...`` (the
+        tag dropped, as Artifact Registry documents), so every task and retry runs the same bytes.
+    :param registry_url: registry base URL for the preflight (private mirrors, tests; plain HTTP only on
+        loopback); empty or None means the image's own host. (templated)
+    :param validation_policy: ``ValidationPolicy`` for the inferred rules (multi-regions, gcr.io hosts, OCI
+        types); its defaults when None.
+    :param gcp_conn_id: the Google provider's Airflow connection. (templated)
+    :param impersonation_chain: service account e-mail(s) to impersonate. (templated)
+
+    .. parameters:end
     """
 
     template_fields: Sequence[str] = tuple(p.name for p in OPERATOR_PARAMETERS.values() if p.templated)
@@ -141,7 +168,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         memory_mib: int | None = None,
         machine_type: str | None = None,
         spot: bool = False,
-        max_run_duration: int | str | None = None,
+        max_run_duration: int | float | str | None = None,
         max_retries: int = 0,
         retry_exit_codes: Sequence[int] | None = None,
         labels: Mapping[str, str] | None = None,
@@ -157,7 +184,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         job_id: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | str = 30.0,
+        poll_interval: float | str = config.DEFAULT_POLL_INTERVAL.read(),
         timeout: float | None = None,
         cancel_on_kill: bool = True,
         reattach: bool = True,
@@ -211,34 +238,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         from airflow_batchstream.identity import merge_labels
         from airflow_batchstream.jobspec.render import render_job
 
-        job = render_job(
-            self.image_uri,
-            commands=list(self.commands) if self.commands is not None else None,
-            entrypoint=self.entrypoint,
-            volumes=self.volumes,
-            container_volumes=self.container_volumes,
-            environment=self.environment,
-            secret_environment=self.secret_environment,
-            task_count=self.task_count,
-            parallelism=self.parallelism,
-            cpu_milli=self.cpu_milli,
-            memory_mib=self.memory_mib,
-            machine_type=self.machine_type,
-            spot=self.spot,
-            max_run_duration=self.max_run_duration,
-            max_retries=self.max_retries,
-            retry_exit_codes=self.retry_exit_codes,
-            labels=self.labels,
-            service_account=self.service_account,
-            network=self.network,
-            subnetwork=self.subnetwork,
-            no_external_ip=self.no_external_ip,
-            allowed_locations=self.allowed_locations,
-            logs_destination=self.logs_destination,
-            logs_path=self.logs_path,
-            image_streaming=self.image_streaming,
-            job_overrides=self.job_overrides,
-        )
+        job = render_job(**{name: getattr(self, name) for name in JOB_PARAMETERS})
         job["labels"] = merge_labels(job.get("labels"), identity.labels())
         return job
 
@@ -252,8 +252,8 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """
         from dataclasses import replace
 
-        from airflow_batchstream.jobspec.parameters import name_parameters
         from airflow_batchstream.jobspec.problems import errors, warnings
+        from airflow_batchstream.jobspec.render import name_parameters
         from airflow_batchstream.jobspec.validate import validate_job, validate_job_id
 
         policy = replace(
@@ -282,11 +282,11 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
             self.log.info(
                 "Image preflight skipped: %s is set and no registry_url was given (there is no "
                 "Artifact Registry offline).",
-                EMULATOR_ENV,
+                config.EMULATOR_ENV,
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
-        from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+        from airflow_batchstream.preflight import REGISTRY_RETRY, ImageUnreadable, preflight_image
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:
@@ -296,6 +296,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
                 policy=self.validation_policy,
                 credentials=credentials,
                 registry_url=self.registry_url,
+                retry=replace(REGISTRY_RETRY, budget=config.PREFLIGHT_RETRY_BUDGET.read()),
             )
         except (ImageUnreadable, ValueError) as exc:
             return self._image_problem(f"The image {self.image_uri} cannot be checked: {exc}")
@@ -405,7 +406,9 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""
         if self.timeout is None:
             return None
-        created = states.to_epoch(job.create_time)
+        from airflow_batchstream.summary import to_epoch
+
+        created = to_epoch(job.create_time)
         return (created if created is not None else time.time()) + float(self.timeout)
 
     # -- Airflow entry points
@@ -413,6 +416,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batchstream.identity import TaskInstanceIdentity
         from airflow_batchstream.ownership import Wait
+        from airflow_batchstream.summary import summarize
 
         self.check_rendered_parameters()
         identity = TaskInstanceIdentity.from_context(context)
@@ -423,7 +427,7 @@ class BatchStreamJobOperator(UsesBatchStreamHook, BaseOperator):
         digest = self.preflight(job_dict)
         job = self.submit(identity, job_id, job_dict)
         self._job_name = job.name
-        summary = states.summarize(job, image_digest_hint=digest)
+        summary = summarize(job, image_digest_hint=digest)
         persist_links(context, summary)
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_batchstream import __version__
+from airflow_batchstream.config import provider_config
 
 
 def get_provider_info() -> dict:
@@ -47,4 +48,5 @@ def get_provider_info() -> dict:
             "airflow_batchstream.links.BatchStreamJobLink",
             "airflow_batchstream.links.BatchStreamLogsLink",
         ],
+        "config": provider_config(),
     }

@@ -15,16 +15,16 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batchstream import states
 from airflow_batchstream.exceptions import JobFailed, SensedJobFailed, TriggerEventMissing
-from airflow_batchstream.hooked import UsesBatchStreamHook, check_parameters_of
 from airflow_batchstream.jobspec.forms import UNKNOWN
 from airflow_batchstream.jobspec.parameters import SENSOR_PARAMETERS
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
+from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
+class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
     """Wait until a Batch job ends; succeed only if it SUCCEEDED.
 
     The parameters are checked against :data:`~airflow_batchstream.jobspec.parameters.SENSOR_PARAMETERS`
@@ -108,7 +108,9 @@ class BatchStreamJobSensor(UsesBatchStreamHook, BaseSensorOperator):
         job = self.hook.get_job(self.job_name, missing_ok=True)
         outcome = states.outcome_of(job)
         if job is not None and not self._links_pushed:
-            persist_links(context, states.summarize(job))
+            from airflow_batchstream.summary import summarize
+
+            persist_links(context, summarize(job))
             self._links_pushed = True
         if not outcome.is_terminal:
             self.log.info("Batch job %s is %s", self.job_name, states.state_name(job.status.state))

@@ -8,7 +8,7 @@ BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
 * ``open_shared_stream`` is a classmethod that receives the kwargs of *one* trigger of the group;
   it cannot know which jobs the other subscribers wait for. One shared poll would therefore have
   to ListJobs the whole region each round: the ListJobs filter grammar is undocumented
-  (batch-rules.md section 2), Batch keeps finished jobs for 60 days (thousands of jobs per page
+  (docs/batch-facts.md section 2), Batch keeps finished jobs for 60 days (thousands of jobs per page
   walk), and list consistency for a just-created job is not documented.
 * The stream contract is "yield forever, or raise", and a raise is propagated to *every*
   subscriber: one failed shared poll would fail all waiting tasks, the opposite of "transient
@@ -16,10 +16,10 @@ BaseEventTrigger)`` and a non-None key), but it does not fit a job waiter:
 * Per-trigger deadlines and backoff, and ``on_kill`` (which the runner does call on the shared
   path too), would all live in ``filter_shared_stream`` anyway.
 
-So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.states.Waiter`) and what
-is expensive is shared instead: one async gRPC client per (event loop, connection, impersonation,
-endpoint) and one process-wide read limiter per region (``hooks.read_limiter``), with backoff
-while a job's state does not change.
+So each trigger keeps its own tiny loop (a :class:`~airflow_batchstream.waiting.Waiter`) and what
+is expensive is shared instead (:mod:`airflow_batchstream._shared`): one async gRPC client per
+(event loop, connection, impersonation, endpoint) and one read limiter per (event loop, endpoint,
+region), with backoff while a job's state does not change.
 
 The hook module (grpc, google.api_core, the Batch client: one to two seconds of imports on a small
 machine) is loaded in a thread by the first trigger of a triggerer process, never on its event
@@ -32,13 +32,15 @@ import asyncio
 import importlib
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batchstream import hooked, states
+from airflow_batchstream import config
+from airflow_batchstream.retry import RetryPolicy, status_name
+from airflow_batchstream.states import error_payload, event_payload
+from airflow_batchstream.waiting import Waiter
 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
@@ -66,7 +68,8 @@ class BatchStreamJobTrigger(BaseTrigger):
     :param job_name: full resource name ``projects/P/locations/L/jobs/J``.
     :param deadline: absolute epoch seconds after which the wait ends with ``timeout`` (None: no
         deadline). Absolute, so a triggerer restart does not reset it.
-    :param poll_interval: seconds between checks after a change; grows up to 4x while nothing changes.
+    :param poll_interval: seconds between checks after a change; grows up to 4x while nothing changes
+        (default: ``[batchstream] default_poll_interval``).
     :param gcp_conn_id: Airflow connection id.
     :param impersonation_chain: service account(s) to impersonate.
     :param cancel_on_kill: cancel the job when the deadline passes or the user kills the task.
@@ -86,7 +89,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         *,
         job_name: str,
         deadline: float | None = None,
-        poll_interval: float = 30.0,
+        poll_interval: float | None = None,
         gcp_conn_id: str = "google_cloud_default",
         impersonation_chain: str | Sequence[str] | None = None,
         cancel_on_kill: bool = True,
@@ -99,11 +102,13 @@ class BatchStreamJobTrigger(BaseTrigger):
         super().__init__()
         self.job_name = job_name
         self.deadline = deadline
-        self.poll_interval = poll_interval
+        self.poll_interval = (
+            poll_interval if poll_interval is not None else config.DEFAULT_POLL_INTERVAL.read()
+        )
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.cancel_on_kill = cancel_on_kill
-        self.emulator_host = emulator_host if emulator_host is not None else hooked.emulator_host()
+        self.emulator_host = emulator_host if emulator_host is not None else config.emulator_host()
         self.api_endpoint = api_endpoint
         self.image_digest = image_digest
         self.max_poll_interval = max_poll_interval
@@ -141,7 +146,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                     api_endpoint=self.api_endpoint,
                     # A short budget per call: when it runs out on a transient error the loop
                     # goes on waiting and re-checks the deadline, rather than retrying past it.
-                    retry=replace(hooks.DEFAULT_RETRY, budget=max(30.0, 2 * float(self.poll_interval))),
+                    retry=RetryPolicy(budget=max(30.0, 2 * float(self.poll_interval))),
                 )
 
             # Without the emulator the hook fetches the connection: keep that off the loop too.
@@ -155,20 +160,17 @@ class BatchStreamJobTrigger(BaseTrigger):
 
     async def wait(self) -> dict[str, Any]:
         """The payload of the wait's end; never raises for an API error (it becomes ``error``)."""
-        hooks = await load_hooks()
-        waiter = states.Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
+        waiter = Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
         while True:
             try:
                 hook = await self.get_hook()
                 job = await hook.aget_job(self.job_name)
             except Exception as exc:
-                if not hooks.is_transient(exc):
+                job, step = None, waiter.step_failed(exc)
+                if step.action == "error":
                     self.log.error("Waiting for Batch job %s failed: %s", self.job_name, exc)
-                    return states.error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
-                self.log.warning(
-                    "GetJob %s still failing (%s); waiting on", self.job_name, hooks.status_name(exc)
-                )
-                job, step = None, waiter.step_unreachable()
+                    return error_payload(self.job_name, f"GetJob {self.job_name} failed: {exc}", exc)
+                self.log.warning("GetJob %s still failing (%s); waiting on", self.job_name, status_name(exc))
             else:
                 step = waiter.step(job)
             if step.action == "finish":
@@ -183,9 +185,7 @@ class BatchStreamJobTrigger(BaseTrigger):
                 await (await self.get_hook()).acancel_job(self.job_name)
             except Exception as exc:
                 self.log.warning("Could not cancel timed-out Batch job %s: %s", self.job_name, exc)
-        return states.event_payload(
-            job, job_name=self.job_name, timed_out=True, image_digest_hint=self.image_digest
-        )
+        return event_payload(job, job_name=self.job_name, timed_out=True, image_digest_hint=self.image_digest)
 
     async def on_kill(self) -> None:
         """Cancel the job when a user marks the deferred task failed/success or clears it.
@@ -197,8 +197,6 @@ class BatchStreamJobTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
-        from airflow_batchstream.retry import RetryPolicy
-
         hook = await self.get_hook()
         started = time.monotonic()
         cancelled = await hook.acancel_job(self.job_name, policy=RetryPolicy(budget=ON_KILL_BUDGET))

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_batchstream.manifest import clear_cache, preflight_image  # noqa: E402
+from airflow_batchstream.preflight import clear_cache, preflight_image  # noqa: E402
 from tests.fixtures.registry import (  # noqa: E402
     GOOD_PASSWORD,
     TOKEN_ISSUER,

@@ -21,7 +21,7 @@ def _timeout(value: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from airflow_batchstream.manifest import ARM_MACHINE_FAMILIES  # pure: imports no client library
+    from airflow_batchstream.preflight import ARM_MACHINE_FAMILIES  # pure: imports no client library
 
     arm = ", ".join(sorted(ARM_MACHINE_FAMILIES))
     parser.add_argument("image", metavar="URI", help="Artifact Registry image URI (tag or @sha256: digest)")
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+    from airflow_batchstream.preflight import ImageUnreadable, preflight_image
 
     try:
         result = preflight_image(

@@ -2,9 +2,10 @@
 
 The job goes to stdout (ready for ``gcloud batch jobs submit --config -``); it is validated and any
 problems go to stderr, each naming the flag that rendered its field. The flags are the operator's
-job parameters, checked by the same table
-(:data:`~airflow_batchstream.jobspec.parameters.JOB_PARAMETERS`) with the same messages, and the job
-is held to the operator's contract: image streaming on unless ``--no-image-streaming``.
+job parameters, one flag each: checked by the same table
+(:data:`~airflow_batchstream.jobspec.parameters.JOB_PARAMETERS`) with the same messages, with their
+help and defaults from it too, and the job is held to the operator's contract: image streaming on
+unless ``--no-image-streaming``.
 
 Exit codes: 0 no errors, 1 the rendered job has errors, 2 bad usage (a wrong flag value, an
 unreadable ``--overrides @FILE`` or ``--volume``).
@@ -19,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from airflow_batchstream.commands.validate import add_policy_arguments, policy_from_args, report
+from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS
 
 #: Parameter name -> the flag that sets it, filled as the flags are added (messages name flags).
 FLAGS: dict[str, str] = {}
@@ -53,18 +55,26 @@ def gcs_volume(text: str) -> dict[str, Any]:
 
 
 def _flag(group: Any, flag: str, parameter: str, **options: Any) -> None:
-    """Add ``flag`` for ``parameter``; its value is checked by the parameter table, as text."""
+    """Add ``flag`` for ``parameter``; its value is checked by the parameter table, as text.
+
+    The help is the parameter's meaning from the table, unless ``options`` gives one; a flag left
+    out takes the table's default (:func:`parameters_from`).
+    """
     FLAGS[parameter] = flag
+    if "help" not in options:
+        repeat = " (repeat the flag for each one)" if options.get("action") == "append" else ""
+        text = JOB_PARAMETERS[parameter].doc.replace("`", "").replace(" when None", " when not given")
+        options["help"] = text.replace("%", "%%") + repeat
     group.add_argument(flag, dest=parameter, **options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _flag(parser, "--image", "image_uri", required=True, metavar="URI", help="Artifact Registry image URI")
+    _flag(parser, "--image", "image_uri", required=True, metavar="URI")
     parser.add_argument(
         "--location", required=True, help="the job's region, e.g. us-central1 (for validation)"
     )
     container = parser.add_argument_group("container")
-    _flag(container, "--command", "commands", action="append", metavar="ARG", help="one argument; repeat")
+    _flag(container, "--command", "commands", action="append", metavar="ARG")
     _flag(container, "--entrypoint", "entrypoint")
     _flag(container, "--env", "environment", action="append", type=key_value, metavar="K=V")
     _flag(
@@ -73,23 +83,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     _flag(container, "--container-volume", "container_volumes", action="append", metavar="/HOST:/CTR[:ro]")
     container.add_argument(
-        "--gcs-volume", action="append", type=gcs_volume, default=[], metavar="BUCKET[/PATH]:/MOUNT"
-    )
-    _flag(
-        container, "--volume", "volumes", action="append", type=document, metavar="JSON",
-        help="a Batch Volume object",
+        "--gcs-volume", action="append", type=gcs_volume, default=[], metavar="BUCKET[/PATH]:/MOUNT",
+        help="a Cloud Storage volume, the short form of --volume (repeat the flag for each one)",
     )  # fmt: skip
+    _flag(container, "--volume", "volumes", action="append", type=document, metavar="JSON")
     _flag(
         container, "--no-image-streaming", "image_streaming", action="store_false",
         help="render a job that pulls its image (the operator's image_streaming=False)",
     )  # fmt: skip
     tasks = parser.add_argument_group("tasks")
-    _flag(tasks, "--task-count", "task_count", default="1", metavar="N")
+    _flag(tasks, "--task-count", "task_count", metavar="N")
     _flag(tasks, "--parallelism", "parallelism", metavar="N")
     _flag(tasks, "--cpu-milli", "cpu_milli", metavar="N")
     _flag(tasks, "--memory-mib", "memory_mib", metavar="N")
     _flag(tasks, "--max-run-duration", "max_run_duration", metavar="SECONDS|DURATION")
-    _flag(tasks, "--max-retries", "max_retries", default="0", metavar="N")
+    _flag(tasks, "--max-retries", "max_retries", metavar="N")
     _flag(tasks, "--retry-exit-code", "retry_exit_codes", action="append", metavar="CODE")
     vms = parser.add_argument_group("VMs")
     _flag(vms, "--machine-type", "machine_type")
@@ -101,18 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(vms, "--allowed-location", "allowed_locations", action="append", metavar="regions/R|zones/Z")
     job = parser.add_argument_group("job")
     _flag(job, "--label", "labels", action="append", type=key_value, metavar="K=V")
-    _flag(
-        job,
-        "--logs-destination",
-        "logs_destination",
-        default="CLOUD_LOGGING",
-        metavar="CLOUD_LOGGING|PATH|NONE",
-    )
+    _flag(job, "--logs-destination", "logs_destination", metavar="CLOUD_LOGGING|PATH|NONE")
     _flag(job, "--logs-path", "logs_path")
-    _flag(
-        job, "--overrides", "job_overrides", type=document, metavar="JSON|@FILE",
-        help="merged into the job (mappings merge, lists of mappings by index)",
-    )  # fmt: skip
+    _flag(job, "--overrides", "job_overrides", type=document, metavar="JSON|@FILE")
     parser.add_argument(
         "--format",
         choices=("text", "json"),
@@ -124,8 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
-    """The job parameters the flags give, as the operator would receive them."""
-    values = {name: getattr(args, name) for name in FLAGS}
+    """The job parameters the flags give, as the operator would receive them: a flag left out
+    gives the parameter's default."""
+    values = {
+        name: JOB_PARAMETERS[name].default if getattr(args, name) is None else getattr(args, name)
+        for name in FLAGS
+    }
     for name in ("environment", "secret_environment", "labels"):  # repeated K=V flags: a mapping
         values[name] = dict(values[name]) if values[name] else None
     values["volumes"] = [*args.gcs_volume, *(values["volumes"] or [])] or None
@@ -135,9 +138,9 @@ def parameters_from(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from airflow_batchstream.identity import RESERVED_LABEL_KEYS
     from airflow_batchstream.jobspec.forms import Context
-    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, name_parameters
+    from airflow_batchstream.jobspec.parameters import check_parameters
     from airflow_batchstream.jobspec.problems import errors
-    from airflow_batchstream.jobspec.render import render_job
+    from airflow_batchstream.jobspec.render import name_parameters, render_job
     from airflow_batchstream.jobspec.validate import validate_job
 
     values = parameters_from(args)

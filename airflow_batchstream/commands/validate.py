@@ -19,7 +19,7 @@ LEVELS = get_args(PolicyLevel)
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options for the [INFER] policy levels, shared by ``validate`` and ``render``."""
+    """Options for the policy levels of the inferred rules, shared by ``validate`` and ``render``."""
     group = parser.add_argument_group("policy (rules no Google document states outright)")
     group.add_argument("--gcr-hosts", choices=LEVELS, help="level for *.gcr.io images (default: warning)")
     group.add_argument(

@@ -74,7 +74,16 @@ Fidelity notes (where Batch's behaviour is undocumented, the emulator's choice i
 - Names keep the project as given (Batch shows the project *number* in event texts).
 - ``runDuration`` is refreshed at each state change, not continuously (renders are cached).
 
-Importing this package imports grpc and google.*; nothing outside it imports it at parse time.
+Where things are: ``server.py`` (the gRPC services, the control service, fault injection hooks),
+``store.py`` (jobs, operations, request-id replay: what each RPC does), ``validation.py`` (what
+each RPC refuses, a model deliberately separate from the validator), ``render.py`` (a job's
+timeline as the messages a client receives), ``timeline.py`` (a job's future, computed at
+creation), ``scenario.py`` (scenario files), ``faults.py`` (faults and quotas), ``client.py``
+(clients pointed at an emulator).
+
+Importing the package is light (its names resolve lazily); its server, store, validation, render,
+faults and client modules import grpc and google.*, and nothing outside it imports them at parse
+time.
 """
 
 from __future__ import annotations

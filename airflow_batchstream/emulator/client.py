@@ -14,8 +14,8 @@ from google.cloud.batch_v1.services.batch_service.transports import (
     BatchServiceGrpcTransport,
 )
 
+from airflow_batchstream.config import EMULATOR_ENV, emulator_host
 from airflow_batchstream.emulator.server import CONTROL_SERVICE
-from airflow_batchstream.hooked import EMULATOR_ENV, emulator_host
 
 
 def emulator_address(address: str | None = None) -> str:

@@ -118,7 +118,7 @@ class FaultInjector:
             return None
 
 
-#: Which RPCs count against which Batch quota (reference section 1, J-RATE).
+#: Which RPCs count against which Batch quota (docs/batch-facts.md section 1, J-RATE).
 READ_RPCS = frozenset({"GetJob", "ListJobs", "GetTask", "ListTasks"})
 MUTATION_RPCS = frozenset({"CreateJob", "DeleteJob", "CancelJob"})
 QUOTA_METRICS = {"read": "Read requests", "mutation": "Mutation requests"}

@@ -27,7 +27,8 @@ from google.protobuf.message import DecodeError
 
 from airflow_batchstream.emulator.faults import FaultInjector, QuotaLimiter
 from airflow_batchstream.emulator.scenario import Scenario
-from airflow_batchstream.emulator.store import EmulatorError, Store
+from airflow_batchstream.emulator.store import Store
+from airflow_batchstream.emulator.validation import EmulatorError
 
 log = logging.getLogger("airflow_batchstream.emulator")
 

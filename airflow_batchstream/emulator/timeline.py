@@ -8,7 +8,7 @@ Thousands of idle jobs therefore cost memory, not CPU.
 
 This module knows nothing about gRPC, protobuf or wall clocks; the store maps emulated seconds to
 wall time (``created + t / speed``). The wording of status events lives here, in one place, copied
-from Batch (reference section 3).
+from Batch (docs/batch-facts.md section 3).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ UNEXECUTED = "UNEXECUTED"
 TASK_STATES = (PENDING, ASSIGNED, RUNNING, FAILED, SUCCEEDED, UNEXECUTED)
 TASK_TERMINAL = frozenset({FAILED, SUCCEEDED, UNEXECUTED})
 
-#: Batch's reserved exit codes and the reason its task events give for them (reference section 3).
+#: Batch's reserved exit codes and the reason its task events give for them (docs/batch-facts.md section 3).
 RESERVED_EXIT_CODES = {
     50001: "Spot VM preemption",
     50002: "Batch no longer receives VM updates",

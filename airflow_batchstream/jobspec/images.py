@@ -1,11 +1,11 @@
 """Artifact Registry image references, and which locations contain which regions.
 
-Image streaming works only for images in Artifact Registry (reference rule IS-1) whose location
+Image streaming works only for images in Artifact Registry (rule IS-1) whose location
 contains the region of the job's VMs (IS-2). This module parses an ``imageUri`` into an
 :class:`ImageRef` (host, AR location, project, repository, image, tag, digest) and answers
 "does AR location L contain region R". It is pure: no network, no ``google.*``.
 
-Accepted forms (reference section 4, "Artifact Registry names")::
+Accepted forms (``docs/batch-facts.md`` section 4, "Artifact Registry names")::
 
     LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE[/MORE][:TAG][@sha256:HEX64]
     LOCATION-docker.pkg.dev/DOMAIN/PROJECT/REPOSITORY/IMAGE...   (project id "DOMAIN:PROJECT")
@@ -350,7 +350,7 @@ def location_contains(image_location: str, region: str, policy: ValidationPolicy
 
     :param image_location: AR location of the image (``us-east1``, ``us``...).
     :param region: region of the job's VMs.
-    :param policy: supplies the multi-region table (reference IS-2b, inferred).
+    :param policy: supplies the multi-region table (docs/batch-facts.md section 4, IS-2b, inferred).
     """
     if image_location == region:
         return True

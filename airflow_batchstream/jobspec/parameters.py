@@ -4,8 +4,13 @@ Each :class:`Parameter` says what a value must be (its :class:`Form`), its defau
 whether the operator templates it, and which Batch field it renders to. Everything that speaks of
 a parameter reads it from here: the operator's and sensor's constructors (static values, so a bad
 DAG fails to import naming the parameter), their ``execute`` (rendered values, before any API
-call), :func:`~airflow_batchstream.jobspec.render.render_job`, ``batchstream render`` and the
-operator's ``template_fields``.
+call), :func:`~airflow_batchstream.jobspec.render.render_job` (its signature too), ``batchstream
+render`` (its flags' checks, help and defaults) and the operator's ``template_fields``.
+``scripts/rules_doc.py`` writes the README's parameter table and the ``:param`` entries of the
+operator's and ``render_job``'s docstrings from it (a test keeps them in sync). The operator's
+signature alone is written out, for IDEs; a test holds it to the table. A new parameter therefore
+costs its entry here, its line in the operator's signature, the code that renders it, and a run
+of ``scripts/rules_doc.py``.
 
 :func:`check_parameters` returns every problem at once, each a
 :class:`~airflow_batchstream.jobspec.problems.Problem` naming the parameter, the Batch field, a rule
@@ -29,11 +34,8 @@ Pure: imports neither Airflow nor ``google.*`` (it runs at DAG-parse time and in
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from airflow_batchstream.documents import MAX_DEPTH, shape_problem
@@ -121,9 +123,13 @@ class Parameter(NamedTuple):
     :param annotation: its Python type, as in a signature.
     :param default: the default value (:data:`REQUIRED` when there is none); a parameter whose
         default is None accepts None.
-    :param doc: what it means, one sentence.
+    :param doc: what it means, for the user: the one text the operator's and ``render_job``'s
+        docstrings, the README's parameter table and ``batchstream render --help`` show (Markdown
+        backticks for code).
     :param field: the Batch field it renders to (a path in the Job JSON, or ``jobId``), if any.
     :param templated: whether the operator renders it with Jinja (a template field).
+    :param shown_default: the default as the documentation shows it, when the value alone would
+        mislead (a default read from Airflow's configuration).
     """
 
     name: str
@@ -133,6 +139,7 @@ class Parameter(NamedTuple):
     doc: str
     field: str | None = None
     templated: bool = False
+    shown_default: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,12 +158,13 @@ def _table(*parameters: Parameter) -> Mapping[str, Parameter]:
 JOB_PARAMETERS: Mapping[str, Parameter] = _table(
     Parameter(
         "image_uri", image_uri, "str", REQUIRED,
-        "Artifact Registry image, LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]",
+        "Artifact Registry image, `LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]`",
         f"{_CONTAINER}.imageUri", templated=True,
     ),
     Parameter(
         "commands", string_list(split=True), "Sequence[str] | None", None,
-        "container commands (CMD override)", f"{_CONTAINER}.commands", templated=True,
+        "container commands (CMD override, appended to the ENTRYPOINT), a list of strings",
+        f"{_CONTAINER}.commands", templated=True,
     ),
     Parameter(
         "entrypoint", text(any_text, "write e.g. /app/run"), "str | None", None,
@@ -164,121 +172,148 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
     ),
     Parameter(
         "environment", string_map(), "Mapping[str, str] | None", None,
-        "environment variables", f"{_TASK_SPEC}.environment.variables", templated=True,
+        "environment variables of every task, a mapping of strings",
+        f"{_TASK_SPEC}.environment.variables", templated=True,
     ),
     Parameter(
         "secret_environment", string_map(secret_reason, example=_SECRET_EXAMPLE, rule="ENV-SECRET"),
         "Mapping[str, str] | None", None,
-        "variable -> Secret Manager version projects/P/secrets/S/versions/V",
+        "variable name → Secret Manager version `projects/P/secrets/S/versions/V`",
         f"{_TASK_SPEC}.environment.secretVariables", templated=True,
     ),
     Parameter(
         "volumes", volumes, "Sequence[Mapping[str, Any]] | None", None,
-        "Batch Volume mappings (camelCase: gcs, nfs, deviceName, mountPath)",
+        "list of Batch volumes, camelCase mappings (`gcs`, `nfs`, `deviceName`, `mountPath`), e.g. "
+        '`{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}`',
         f"{_TASK_SPEC}.volumes", templated=True,
     ),
     Parameter(
         "container_volumes", string_list(), "Sequence[str] | None", None,
-        "docker-style /host:/ctr[:ro] mounts", f"{_CONTAINER}.volumes", templated=True,
+        "docker-style `/host:/ctr[:ro]` mounts of the container", f"{_CONTAINER}.volumes", templated=True,
     ),
     Parameter(
         "task_count", integer(1, MAX_TASKS, "TG-COUNT"), "int", 1,
-        "number of tasks (an array job)", "taskGroups[0].taskCount",
+        "number of tasks, 1-100,000 (an array job: each task gets `BATCH_TASK_INDEX` and "
+        "`BATCH_TASK_COUNT`)",
+        "taskGroups[0].taskCount",
     ),
     Parameter(
         "parallelism", integer(1, MAX_PARALLELISM, "TG-PARALLEL"), "int | None", None,
-        "tasks running at once; Batch's default when None", "taskGroups[0].parallelism",
+        "tasks running at once, 1-5,000; Batch's default when None", "taskGroups[0].parallelism",
     ),
     Parameter(
         "cpu_milli", integer(1, rule="TS-RESOURCES"), "int | None", None,
-        "CPU per task in milli-CPUs; Batch's default (2000) when None",
+        "CPU per task in milli-CPUs, at least 1; Batch's default (2000) when None",
         f"{_TASK_SPEC}.computeResource.cpuMilli",
     ),
     Parameter(
         "memory_mib", integer(1, rule="TS-RESOURCES"), "int | None", None,
-        "memory per task in MiB; Batch's default (2000) when None",
+        "memory per task in MiB, at least 1; Batch's default (2000) when None",
         f"{_TASK_SPEC}.computeResource.memoryMib",
     ),
     Parameter(
         "machine_type", text(machine_type_reason, "write e.g. e2-standard-4"), "str | None", None,
-        "Compute Engine machine type; Batch's choice when None", f"{_INSTANCE}.machineType", templated=True,
+        "Compute Engine machine type, e.g. `e2-standard-4`; Batch's choice when None. Arm families "
+        "(`t2a`, `c4a`, ...) select the arm64 image",
+        f"{_INSTANCE}.machineType", templated=True,
     ),
-    Parameter("spot", boolean, "bool", False, "run on Spot VMs", f"{_INSTANCE}.provisioningModel"),
+    Parameter(
+        "spot", boolean, "bool", False, "run on Spot VMs (`provisioningModel` `SPOT`)",
+        f"{_INSTANCE}.provisioningModel",
+    ),
     Parameter(
         "max_run_duration", duration, "int | float | str | None", None,
-        "per-task time limit: seconds, or a duration string '3600s'", f"{_TASK_SPEC}.maxRunDuration",
+        'per-task time limit: seconds, or a duration string `"3600s"` (Batch fails a job still running '
+        "after 14 days, whatever it says)",
+        f"{_TASK_SPEC}.maxRunDuration",
     ),
     Parameter(
         "max_retries", integer(0, MAX_RETRIES, "TS-RETRY"), "int", 0,
-        "Batch task retries (0-10) of the infrastructure exit codes and retry_exit_codes",
+        "Batch task retries, 0-10. Above 0 the task spec also gets one `RETRY_TASK` lifecycle policy "
+        "on the infrastructure exit codes (50001-50004, 50006) and `retry_exit_codes`, and such a "
+        "policy fails every other non-zero exit code without retry",
         f"{_TASK_SPEC}.maxRetryCount",
     ),
     Parameter(
         "retry_exit_codes", exit_codes, "Sequence[int] | None", None,
-        "further exit codes Batch retries (a RETRY_TASK policy fails every other code)",
+        "further exit codes Batch retries when `max_retries` is above 0: list every application code "
+        "worth retrying, since the `RETRY_TASK` policy fails all others",
         f"{_TASK_SPEC}.lifecyclePolicies[0].actionCondition.exitCodes",
     ),
-    Parameter("labels", labels, "Mapping[str, str] | None", None, "job labels", "labels", templated=True),
     Parameter(
-        "service_account", text(email_reason, _SA_FIX), "str | None", None,
-        "e-mail of the service account the job's VMs run as", "allocationPolicy.serviceAccount.email",
-        templated=True,
+        "labels", labels, "Mapping[str, str] | None", None,
+        "job labels, a mapping of strings. The operator adds 7 of its own (`managed-by`, "
+        "`airflow-dag/task/run/map-index/try`, `batchstream-lineage`), so at most 56 are yours, and "
+        "its keys are refused",
+        "labels", templated=True,
     ),
     Parameter(
-        "network", text(network_reason, "write global/networks/NAME"),
-        "str | None", None,
-        "VPC network: global/networks/N, projects/P/global/networks/N or its full URL",
+        "service_account", text(email_reason, _SA_FIX), "str | None", None,
+        "e-mail of the service account the job's VMs run as; the Compute Engine default when None",
+        "allocationPolicy.serviceAccount.email", templated=True,
+    ),
+    Parameter(
+        "network", text(network_reason, "write global/networks/NAME"), "str | None", None,
+        "VPC network: `global/networks/N`, `projects/P/global/networks/N` or its full URL",
         f"{_INTERFACE}.network", templated=True,
     ),
     Parameter(
         "subnetwork", text(subnetwork_reason, "write regions/REGION/subnetworks/NAME"), "str | None", None,
-        "subnetwork: regions/R/subnetworks/S, projects/P/regions/R/subnetworks/S or its full URL",
+        "subnetwork: `regions/R/subnetworks/S`, `projects/P/regions/R/subnetworks/S` or its full URL",
         f"{_INTERFACE}.subnetwork", templated=True,
     ),
     Parameter(
         "no_external_ip", boolean, "bool", False,
-        "VMs without external IPs (needs Private Google Access or Cloud NAT)",
+        "VMs without external IPs (they need Private Google Access or Cloud NAT)",
         f"{_INTERFACE}.noExternalIpAddress",
     ),
     Parameter(
         "allowed_locations", string_list(allowed_location_reason, rule="LOC-SHAPE"),
         "Sequence[str] | None", None,
-        "regions/R or zones/Z entries, all in the job's region", "allocationPolicy.location.allowedLocations",
-        templated=True,
+        "`regions/R` or `zones/R-x` entries, all in the job's region; the job's region when None",
+        "allocationPolicy.location.allowedLocations", templated=True,
     ),
     Parameter(
         "logs_destination", choice(*LOGS_DESTINATIONS), "str", "CLOUD_LOGGING",
-        "CLOUD_LOGGING, PATH (with logs_path) or NONE (Batch keeps no logs)", "logsPolicy.destination",
+        "`CLOUD_LOGGING`, `PATH` (with an absolute `logs_path`) or `NONE` (no `logsPolicy`: Batch "
+        "keeps no logs)",
+        "logsPolicy.destination",
     ),
     Parameter(
         "logs_path", text(logs_path_reason, "write an absolute path, e.g. /mnt/data/logs/job.log"),
-        "str | None", None, "where PATH logs go", "logsPolicy.logsPath", templated=True,
+        "str | None", None,
+        "where `PATH` logs go: an absolute path, e.g. on a mounted bucket `/mnt/data/logs/job.log`",
+        "logsPolicy.logsPath", templated=True,
     ),
     Parameter(
         "image_streaming", boolean, "bool", True,
-        "stream the image (this provider's purpose); False submits a job that pulls its image, without "
-        "the streaming rules or the image preflight",
+        "stream the image (this provider's purpose). `False` submits a job that pulls its image, "
+        "without the streaming rules or the image preflight; `job_overrides` may then not turn "
+        "streaming on",
         f"{_CONTAINER}.enableImageStreaming",
     ),
     Parameter(
         "job_overrides", job_overrides, "Mapping[str, Any] | None", None,
-        "mapping of Job fields (camelCase or snake_case) merged over the rendered job (mappings merge, "
-        "lists of mappings merge by index, other values replace)",
+        "mapping of Job fields (camelCase or snake_case) merged over the rendered job, for any field "
+        "the other parameters do not cover: mappings merge, lists of mappings merge by index, other "
+        "values replace. It may not turn image streaming off, nor set container fields streaming "
+        "does not support",
         templated=True,
     ),
 )  # fmt: skip
 
 _DEFERRABLE = Parameter(
-    "deferrable", boolean, "bool", False, "wait in the triggerer (default: [operators] default_deferrable)"
-)
+    "deferrable", boolean, "bool", False, "wait in the triggerer instead of the worker",
+    shown_default="`[operators] default_deferrable`",
+)  # fmt: skip
 _CONNECTION = (
     Parameter(
         "gcp_conn_id", text(any_text, "write an Airflow connection id"), "str", "google_cloud_default",
-        "Airflow connection id", templated=True,
+        "the Google provider's Airflow connection", templated=True,
     ),
     Parameter(
         "impersonation_chain", impersonation_chain, "str | Sequence[str] | None", None,
-        "service account(s) to impersonate", templated=True,
+        "service account e-mail(s) to impersonate", templated=True,
     ),
 )  # fmt: skip
 
@@ -288,56 +323,73 @@ OPERATOR_PARAMETERS: Mapping[str, Parameter] = {
     **_table(
         Parameter(
             "location", text(region_reason, "write the job's region, e.g. us-central1", "J-PARENT"), "str",
-            REQUIRED, "Batch region of the job", templated=True,
+            REQUIRED, "Batch region of the job, e.g. `us-central1` (a zone is refused, with its region "
+            "suggested)",
+            templated=True,
         ),
         Parameter(
             "project_id", text(project_reason, "write the project id, e.g. my-project-123"),
             "str | None", None,
-            "Google Cloud project; the connection's (offline: the emulator's) project when None",
+            "Google Cloud project: an id (6-30 of `a-z0-9-`, a letter first), a domain-scoped "
+            "`example.com:proj`, or a project number. When None, the connection's project (against "
+            "the emulator, the emulator's), which the log names",
             templated=True,
         ),
         Parameter(
             "job_id", text(job_id_reason, "write at most 63 lowercase letters, digits and '-'", "J-ID"),
-            "str | None", None, "explicit job id; by default a deterministic id per task-instance try",
+            "str | None", None,
+            "explicit job id (at most 63 of `a-z0-9-`, a letter first); by default a deterministic id "
+            "per task-instance try, `<dag-task>-<hash of dag, task, run, map index>-t<try>`",
             "jobId", templated=True,
         ),
         Parameter(
             "wait_for_completion", boolean, "bool", True,
-            "wait for the job to end; False returns the summary right after submission",
+            "wait for the job to end; `False` returns the summary right after submission",
         ),
         _DEFERRABLE,
         Parameter(
             "poll_interval", seconds(), "float | str", 30.0,
-            "seconds between checks after a change; grows to 4x while nothing changes", templated=True,
+            "seconds between checks after a change; grows to 4x while the job stays unchanged",
+            templated=True, shown_default="`[batchstream] default_poll_interval` (30)",
         ),
         Parameter(
             "timeout", seconds(), "float | None", None,
-            "seconds from submission; an absolute deadline that survives deferral",
+            "seconds, measured from the job's submission: an absolute deadline that survives deferral "
+            "and triggerer restarts. When it passes the job is cancelled (`cancel_on_kill`) and the "
+            "task fails. Deferred, it also bounds the deferral itself (a minute later), so the wait "
+            "ends even when no triggerer runs",
         ),
         Parameter(
             "cancel_on_kill", boolean, "bool", True,
-            "cancel the job when the task is killed, times out, or (deferred) is marked failed/success "
-            "or cleared",
+            "cancel the job when the task is killed (marked failed or success, cleared, "
+            "`execution_timeout`), its deadline passes, or its deferral ends without an event; never "
+            "when Airflow has handed the task instance to a newer try that adopts the job",
         ),
         Parameter(
             "reattach", boolean, "bool", True,
-            "adopt a still-running job of an earlier try instead of starting a second one",
+            "when an earlier try that died (worker or scheduler lost) left its job running, adopt it "
+            "instead of starting a second one. `False`: cancel it (`cancel_on_kill`) and start a fresh "
+            "job. A job being cancelled, or of a deferred try a user cleared or marked, is never adopted",
         ),
         Parameter(
             "image_check", choice(*IMAGE_CHECKS), "str", "error",
-            "image preflight: error (problems stop submission), warn, or off",
+            "image preflight: `error` (problems stop submission), `warn` (they are logged) or `off`",
         ),
         Parameter(
             "pin_image_digest", boolean, "bool", False,
-            "submit the image by the digest the preflight resolved",
+            "submit the image by the digest the preflight checked, `IMAGE@sha256:...` (the tag "
+            "dropped, as Artifact Registry documents), so every task and retry runs the same bytes",
         ),
         Parameter(
             "registry_url", optional_url, "str | None", None,
-            "registry base URL for the preflight; empty or None means the image's own host", templated=True,
+            "registry base URL for the preflight (private mirrors, tests; plain HTTP only on "
+            "loopback); empty or None means the image's own host",
+            templated=True,
         ),
         Parameter(
             "validation_policy", validation_policy, "ValidationPolicy | None", None,
-            "ValidationPolicy for the inferred rules",
+            "`ValidationPolicy` for the inferred rules (multi-regions, gcr.io hosts, OCI types); its "
+            "defaults when None",
         ),
         *_CONNECTION,
     ),
@@ -348,13 +400,13 @@ SENSOR_PARAMETERS: Mapping[str, Parameter] = _table(
     Parameter(
         "job_name", text(job_name_reason, "write projects/PROJECT/locations/REGION/jobs/JOB_ID"),
         "str", REQUIRED,
-        "full job name projects/P/locations/L/jobs/J", templated=True,
+        "full job name `projects/P/locations/L/jobs/J`", templated=True,
     ),
     *_CONNECTION,
     _DEFERRABLE,
     Parameter(
         "poll_interval", seconds(allow_zero=True), "float | str | None", None,
-        "seconds between checks; sets poke_interval unless that is given too", templated=True,
+        "seconds between checks; sets `poke_interval` unless that is given too", templated=True,
     ),
 )  # fmt: skip
 
@@ -545,73 +597,3 @@ def raise_for(
     bad = [problem for problem in problems if problem.is_error]
     if bad:
         raise error(bad, subject)
-
-
-# --------------------------------------------------------------------------------------------
-# Naming the parameter behind a problem the validator found in the rendered job
-
-_SEGMENT_RE = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
-
-
-def path_segments(path: str) -> tuple[Any, ...] | None:
-    """``a.b[0]["k"]`` -> ``("a", "b", 0, "k")``; None when the path is not in that syntax."""
-
-    segments: list[Any] = []
-    position = 0
-    while position < len(path):
-        match = _SEGMENT_RE.match(path, position)
-        if not match or match.end() == position:
-            return None
-        name, index, quoted = match.groups()
-        segments.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
-        position = match.end()
-    return tuple(segments)
-
-
-def _override_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """The paths of the values ``job_overrides`` sets (lists of mappings merge by index)."""
-    if isinstance(value, Mapping) and value:
-        for key, item in value.items():
-            yield from _override_paths(item, (*prefix, key))
-    elif isinstance(value, (list, tuple)) and value and all(isinstance(item, Mapping) for item in value):
-        for index, item in enumerate(value):
-            yield from _override_paths(item, (*prefix, index))
-    else:
-        yield prefix
-
-
-def name_parameters(
-    problems: list[Problem], table: Mapping[str, Parameter], overrides: Any = None
-) -> list[Problem]:
-    """The problems, each naming the parameter that rendered the field it is about (if one did).
-
-    A field ``job_overrides`` sets (or whose object it changed) is named ``job_overrides``;
-    otherwise the parameter whose Batch field holds the path; otherwise, for request-level paths
-    such as ``location``, the parameter of that name.
-    """
-    overridden = list(_override_paths(overrides)) if isinstance(overrides, Mapping) and overrides else []
-    fields = sorted(
-        ((path_segments(p.field), p.name) for p in table.values() if p.field),
-        key=lambda item: -len(item[0] or ()),
-    )
-    named = []
-    for problem in problems:
-        segments = path_segments(problem.path) if problem.path and not problem.parameter else None
-        name = _parameter_of(segments, fields, overridden) if segments else None
-        if name is None and problem.path in table and not problem.parameter:
-            name = problem.path
-        named.append(replace(problem, parameter=name) if name else problem)
-    return named
-
-
-def _parameter_of(
-    segments: tuple[Any, ...], fields: list[tuple[Any, str]], overridden: list[tuple[Any, ...]]
-) -> str | None:
-    if any(segments[: len(path)] == path for path in overridden):
-        return "job_overrides"  # the override set this value, or an object holding it
-    for field, name in fields:
-        if field is not None and segments[: len(field)] == field:
-            return name
-    if any(path[: len(segments)] == segments for path in overridden):
-        return "job_overrides"  # the override changed something inside this object
-    return None

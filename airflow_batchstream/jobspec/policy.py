@@ -1,4 +1,5 @@
-"""Policy for the rules no Google document states outright (the reference's [INFER] items).
+"""Policy for the rules no Google document states outright (the facts marked [INFER] in
+``docs/batch-facts.md``).
 
 Each is a default with an override: pass ``ValidationPolicy(...)`` (or ``dataclasses.replace``) to
 the validator, the image preflight, the operator (``validation_policy=``) or the CLI.
@@ -31,9 +32,9 @@ BATCH_REGIONS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-#: Which regions an Artifact Registry multi-region contains (reference IS-2b, inferred from the
-#: "data centers in the US / EU member states / Asia" wording; London, Zurich, the Middle East and
-#: Australia are in none).
+#: Which regions an Artifact Registry multi-region contains (docs/batch-facts.md section 4, IS-2b,
+#: inferred from the "data centers in the US / EU member states / Asia" wording; London, Zurich,
+#: the Middle East and Australia are in none).
 MULTI_REGIONS: Mapping[str, frozenset[str]] = {
     "us": frozenset(
         {"us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
@@ -49,7 +50,8 @@ MULTI_REGIONS: Mapping[str, frozenset[str]] = {
     ),
 }  # fmt: skip
 
-#: Artifact Registry-hosted gcr.io repositories and the multi-region each lives in (reference IS-1b).
+#: Artifact Registry-hosted gcr.io repositories and the multi-region each lives in
+#: (docs/batch-facts.md section 4, IS-1b).
 GCR_HOSTS: Mapping[str, str] = {
     "gcr.io": "us",
     "us.gcr.io": "us",

@@ -7,17 +7,30 @@ parameter's type and form against :mod:`airflow_batchstream.jobspec.parameters` 
 :func:`airflow_batchstream.jobspec.validate.validate_job`). It is deterministic: equal arguments give
 equal JSON, maps are emitted with sorted keys, inputs are copied, never aliased. Each helper builds
 one fragment of the job and returns it, or None when there is nothing to say, so that Batch's own
-defaults apply.
+defaults apply. The way back, from a field of the rendered job to the parameter that rendered it,
+is :func:`name_parameters`, so that a problem the validator finds names what the user wrote.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from airflow_batchstream.jobspec.forms import Context
-from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, check_parameters, raise_for
+from airflow_batchstream.jobspec.parameters import (
+    JOB_PARAMETERS,
+    REQUIRED,
+    Parameter,
+    check_parameters,
+    raise_for,
+)
+from airflow_batchstream.jobspec.problems import Problem
 
 #: Reserved exit codes Batch gives a task that failed for infrastructure reasons, retried when
 #: ``max_retries > 0``: 50001 Spot VM preempted, 50002 VM unreachable, 50003 VM rebooted,
@@ -28,102 +41,126 @@ INFRASTRUCTURE_EXIT_CODES: tuple[int, ...] = (50001, 50002, 50003, 50004, 50006)
 LogsDestination = Literal["CLOUD_LOGGING", "PATH", "NONE"]
 
 
-def render_job(
-    image_uri: str,
-    *,
-    commands: Sequence[str] | None = None,
-    entrypoint: str | None = None,
-    volumes: Sequence[Mapping[str, Any]] | None = None,
-    container_volumes: Sequence[str] | None = None,
-    environment: Mapping[str, str] | None = None,
-    secret_environment: Mapping[str, str] | None = None,
-    task_count: int = 1,
-    parallelism: int | None = None,
-    cpu_milli: int | None = None,
-    memory_mib: int | None = None,
-    machine_type: str | None = None,
-    spot: bool = False,
-    max_run_duration: int | str | None = None,
-    max_retries: int = 0,
-    retry_exit_codes: Iterable[int] | None = None,
-    labels: Mapping[str, str] | None = None,
-    service_account: str | None = None,
-    network: str | None = None,
-    subnetwork: str | None = None,
-    no_external_ip: bool = False,
-    allowed_locations: Sequence[str] | None = None,
-    logs_destination: LogsDestination = "CLOUD_LOGGING",
-    logs_path: str | None = None,
-    image_streaming: bool = True,
-    job_overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+def _signature_of(
+    table: Mapping[str, Parameter], *, positional: tuple[str, ...] = (), returns: str
+) -> inspect.Signature:
+    """The signature of a function taking ``table``'s parameters: ``positional`` ones first (by
+    position or name), the others by name, each with its annotation and default."""
+    by_position, by_name = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                name,
+                by_position if name in positional else by_name,
+                default=inspect.Parameter.empty if parameter.default is REQUIRED else parameter.default,
+                annotation=parameter.annotation,
+            )
+            for name, parameter in table.items()
+        ],
+        return_annotation=returns,
+    )
+
+
+def render_job(image_uri: str, **parameters: Any) -> dict[str, Any]:
     """Build a one-task-group container job whose container streams its image.
 
-    :param image_uri: Artifact Registry image, e.g. ``us-central1-docker.pkg.dev/p/repo/img:1.0``.
-    :param commands: container ``commands`` (CMD override; appended to the ENTRYPOINT).
+    Takes the job parameters of :data:`~airflow_batchstream.jobspec.parameters.JOB_PARAMETERS`:
+    ``image_uri`` by position or name, the others by name (its signature says so, with every
+    default). ``job_overrides`` is merged into the result last (:func:`deep_merge`); its snake_case
+    field names are spelled camelCase first, so they override their camelCase twins.
+
+    .. parameters:begin (written by scripts/rules_doc.py from jobspec/parameters.py)
+
+    :param image_uri: Artifact Registry image, ``LOC-docker.pkg.dev/PROJECT/REPO/IMAGE[:TAG][@sha256:...]``.
+    :param commands: container commands (CMD override, appended to the ENTRYPOINT), a list of strings.
     :param entrypoint: container ENTRYPOINT override.
-    :param volumes: Batch ``Volume`` dicts for the task, camelCase, e.g.
-        ``{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}``.
-    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts for the container.
-    :param environment: task environment variables.
-    :param secret_environment: variable name -> ``projects/P/secrets/S/versions/V``.
-    :param task_count: number of tasks in the task group.
-    :param parallelism: tasks running at once; Batch's default when None.
-    :param cpu_milli: CPU per task in milli-CPUs.
-    :param memory_mib: memory per task in MiB.
-    :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``.
-    :param spot: run on Spot VMs (``provisioningModel: SPOT``).
-    :param max_run_duration: per-task time limit: seconds as an int, or a Duration string ``"3600s"``.
-    :param max_retries: ``maxRetryCount``. When above 0 the task spec also gets one ``RETRY_TASK``
-        lifecycle policy on the infrastructure exit codes (:data:`INFRASTRUCTURE_EXIT_CODES`) plus
-        ``retry_exit_codes``. Note that a RETRY_TASK policy **fails every other non-zero exit code
-        without retry**: list in ``retry_exit_codes`` every application code worth retrying.
-    :param retry_exit_codes: further exit codes to retry (only used when ``max_retries > 0``).
-    :param labels: job labels.
-    :param service_account: email of the service account the job's VMs run as.
-    :param network: VPC network (name or URL).
-    :param subnetwork: subnetwork (name or URL).
-    :param no_external_ip: give the VMs no external IP (needs Private Google Access or Cloud NAT).
-    :param allowed_locations: ``regions/R`` or ``zones/Z`` entries, all in one region.
-    :param logs_destination: ``CLOUD_LOGGING`` (default), ``PATH`` (needs ``logs_path``), or
-        ``NONE`` (no ``logsPolicy``: Batch keeps no logs).
-    :param logs_path: file path for ``PATH`` logs, e.g. a mounted bucket ``/mnt/data/logs``.
-    :param image_streaming: stream the image (the default, and this provider's purpose). False
-        renders a container that pulls its image; job_overrides may then not turn streaming on.
-    :param job_overrides: merged into the result last (:func:`deep_merge`): mappings merge
-        recursively, lists of mappings merge element by element, anything else replaces. The escape
-        hatch for any field not covered above; snake_case field names are spelled camelCase first,
-        so they override their camelCase twins. It may not turn image streaming off, nor set
-        container fields streaming does not support.
+    :param environment: environment variables of every task, a mapping of strings.
+    :param secret_environment: variable name → Secret Manager version ``projects/P/secrets/S/versions/V``.
+    :param volumes: list of Batch volumes, camelCase mappings (``gcs``, ``nfs``, ``deviceName``,
+        ``mountPath``), e.g. ``{"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}``.
+    :param container_volumes: docker-style ``/host:/ctr[:ro]`` mounts of the container.
+    :param task_count: number of tasks, 1-100,000 (an array job: each task gets ``BATCH_TASK_INDEX`` and
+        ``BATCH_TASK_COUNT``).
+    :param parallelism: tasks running at once, 1-5,000; Batch's default when None.
+    :param cpu_milli: CPU per task in milli-CPUs, at least 1; Batch's default (2000) when None.
+    :param memory_mib: memory per task in MiB, at least 1; Batch's default (2000) when None.
+    :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``; Batch's choice when None. Arm
+        families (``t2a``, ``c4a``, ...) select the arm64 image.
+    :param spot: run on Spot VMs (``provisioningModel`` ``SPOT``).
+    :param max_run_duration: per-task time limit: seconds, or a duration string ``"3600s"`` (Batch fails a job
+        still running after 14 days, whatever it says).
+    :param max_retries: Batch task retries, 0-10. Above 0 the task spec also gets one ``RETRY_TASK`` lifecycle
+        policy on the infrastructure exit codes (50001-50004, 50006) and ``retry_exit_codes``, and such a
+        policy fails every other non-zero exit code without retry.
+    :param retry_exit_codes: further exit codes Batch retries when ``max_retries`` is above 0: list every
+        application code worth retrying, since the ``RETRY_TASK`` policy fails all others.
+    :param labels: job labels, a mapping of strings. The operator adds 7 of its own (``managed-by``,
+        ``airflow-dag/task/run/map-index/try``, ``batchstream-lineage``), so at most 56 are yours, and its
+        keys are refused.
+    :param service_account: e-mail of the service account the job's VMs run as; the Compute Engine default
+        when None.
+    :param network: VPC network: ``global/networks/N``, ``projects/P/global/networks/N`` or its full URL.
+    :param subnetwork: subnetwork: ``regions/R/subnetworks/S``, ``projects/P/regions/R/subnetworks/S`` or its
+        full URL.
+    :param no_external_ip: VMs without external IPs (they need Private Google Access or Cloud NAT).
+    :param allowed_locations: ``regions/R`` or ``zones/R-x`` entries, all in the job's region; the job's
+        region when None.
+    :param logs_destination: ``CLOUD_LOGGING``, ``PATH`` (with an absolute ``logs_path``) or ``NONE`` (no
+        ``logsPolicy``: Batch keeps no logs).
+    :param logs_path: where ``PATH`` logs go: an absolute path, e.g. on a mounted bucket
+        ``/mnt/data/logs/job.log``.
+    :param image_streaming: stream the image (this provider's purpose). ``False`` submits a job that pulls its
+        image, without the streaming rules or the image preflight; ``job_overrides`` may then not turn
+        streaming on.
+    :param job_overrides: mapping of Job fields (camelCase or snake_case) merged over the rendered job, for
+        any field the other parameters do not cover: mappings merge, lists of mappings merge by index, other
+        values replace. It may not turn image streaming off, nor set container fields streaming does not
+        support.
+
+    .. parameters:end
+
     :return: the job dict.
     :raises InvalidParameters: naming every parameter whose type or form is wrong.
+    :raises TypeError: for a name that is not a job parameter (as any function would).
     """
-    arguments = {name: value for name, value in locals().items() if name in JOB_PARAMETERS}
-    context = Context(streaming=image_streaming is not False)
-    checked, problems = check_parameters(arguments, JOB_PARAMETERS, context=context)
+    call = _SIGNATURE.bind(image_uri, **parameters)
+    call.apply_defaults()
+    context = Context(streaming=call.arguments["image_streaming"] is not False)
+    checked, problems = check_parameters(call.arguments, JOB_PARAMETERS, context=context)
     raise_for(problems, "render_job")
-    container = container_fragment(image_uri, commands, entrypoint, container_volumes, image_streaming)
+    given = SimpleNamespace(**call.arguments)
+    container = container_fragment(
+        given.image_uri, given.commands, given.entrypoint, given.container_volumes, given.image_streaming
+    )
     task_spec = task_spec_fragment(
         container,
-        volumes=volumes,
-        environment=environment_fragment(environment, secret_environment),
-        compute_resource=compute_resource_fragment(cpu_milli, memory_mib),
-        max_run_duration=max_run_duration,
-        max_retries=max_retries,
-        retry_exit_codes=retry_exit_codes,
+        volumes=given.volumes,
+        environment=environment_fragment(given.environment, given.secret_environment),
+        compute_resource=compute_resource_fragment(given.cpu_milli, given.memory_mib),
+        max_run_duration=given.max_run_duration,
+        max_retries=given.max_retries,
+        retry_exit_codes=given.retry_exit_codes,
     )
-    job: dict[str, Any] = {"taskGroups": [task_group_fragment(task_spec, task_count, parallelism)]}
+    group = task_group_fragment(task_spec, given.task_count, given.parallelism)
+    job: dict[str, Any] = {"taskGroups": [group]}
     allocation = allocation_policy_fragment(
-        instance=instance_policy_fragment(machine_type, spot),
-        service_account=service_account,
-        network=network_fragment(network, subnetwork, no_external_ip),
-        allowed_locations=allowed_locations,
+        instance=instance_policy_fragment(given.machine_type, given.spot),
+        service_account=given.service_account,
+        network=network_fragment(given.network, given.subnetwork, given.no_external_ip),
+        allowed_locations=given.allowed_locations,
     )
     _put(job, "allocationPolicy", allocation)
-    _put(job, "labels", _sorted_map(labels))
-    _put(job, "logsPolicy", logs_policy_fragment(logs_destination, logs_path))
+    _put(job, "labels", _sorted_map(given.labels))
+    _put(job, "logsPolicy", logs_policy_fragment(given.logs_destination, given.logs_path))
     overrides = checked.get("job_overrides")  # spelled camelCase by its check
     return deep_merge(job, overrides) if overrides else job
+
+
+#: ``render_job``'s signature, from the table: what ``help()``, ``inspect`` and the binding of each
+#: call see.
+_SIGNATURE = render_job.__signature__ = _signature_of(
+    JOB_PARAMETERS, positional=("image_uri",), returns="dict[str, Any]"
+)
 
 
 def container_fragment(
@@ -315,3 +352,73 @@ def _list(values: Iterable[Any] | None) -> list[Any] | None:
 
 def _sorted_map(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if not values else {key: values[key] for key in sorted(values)}
+
+
+# --------------------------------------------------------------------------------------------
+# Naming the parameter behind a problem the validator found in the rendered job
+
+_SEGMENT_RE = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def path_segments(path: str) -> tuple[Any, ...] | None:
+    """``a.b[0]["k"]`` -> ``("a", "b", 0, "k")``; None when the path is not in that syntax."""
+
+    segments: list[Any] = []
+    position = 0
+    while position < len(path):
+        match = _SEGMENT_RE.match(path, position)
+        if not match or match.end() == position:
+            return None
+        name, index, quoted = match.groups()
+        segments.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
+        position = match.end()
+    return tuple(segments)
+
+
+def _override_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The paths of the values ``job_overrides`` sets (lists of mappings merge by index)."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _override_paths(item, (*prefix, key))
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(item, Mapping) for item in value):
+        for index, item in enumerate(value):
+            yield from _override_paths(item, (*prefix, index))
+    else:
+        yield prefix
+
+
+def name_parameters(
+    problems: list[Problem], table: Mapping[str, Parameter], overrides: Any = None
+) -> list[Problem]:
+    """The problems, each naming the parameter that rendered the field it is about (if one did).
+
+    A field ``job_overrides`` sets (or whose object it changed) is named ``job_overrides``;
+    otherwise the parameter whose Batch field holds the path; otherwise, for request-level paths
+    such as ``location``, the parameter of that name.
+    """
+    overridden = list(_override_paths(overrides)) if isinstance(overrides, Mapping) and overrides else []
+    fields = sorted(
+        ((path_segments(p.field), p.name) for p in table.values() if p.field),
+        key=lambda item: -len(item[0] or ()),
+    )
+    named = []
+    for problem in problems:
+        segments = path_segments(problem.path) if problem.path and not problem.parameter else None
+        name = _parameter_of(segments, fields, overridden) if segments else None
+        if name is None and problem.path in table and not problem.parameter:
+            name = problem.path
+        named.append(replace(problem, parameter=name) if name else problem)
+    return named
+
+
+def _parameter_of(
+    segments: tuple[Any, ...], fields: list[tuple[Any, str]], overridden: list[tuple[Any, ...]]
+) -> str | None:
+    if any(segments[: len(path)] == path for path in overridden):
+        return "job_overrides"  # the override set this value, or an object holding it
+    for field, name in fields:
+        if field is not None and segments[: len(field)] == field:
+            return name
+    if any(path[: len(segments)] == segments for path in overridden):
+        return "job_overrides"  # the override changed something inside this object
+    return None

@@ -14,8 +14,8 @@ from google.api_core import exceptions
 from google.cloud import batch_v1
 
 from airflow_batchstream.commands.emulator import ready_address as address_in
+from airflow_batchstream.config import EMULATOR_ENV
 from airflow_batchstream.emulator.client import sync_client
-from airflow_batchstream.hooked import EMULATOR_ENV
 from tests.fixtures.emulator import PARENT, make_job, wait_terminal
 
 

@@ -13,7 +13,8 @@ from google.cloud import batch_v1
 from google.longrunning import operations_pb2
 
 from airflow_batchstream.emulator.scenario import Scenario
-from airflow_batchstream.emulator.store import EmulatorError, Store
+from airflow_batchstream.emulator.store import Store
+from airflow_batchstream.emulator.validation import EmulatorError
 from tests.fixtures.emulator import PARENT, make_job
 
 T0 = 1_800_000_000.0

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
 from google.api_core import exceptions as api_exceptions
 
-from airflow_batchstream import hooks
-from airflow_batchstream.hooks import BatchStreamHook, RetryPolicy
+from airflow_batchstream import _shared
+from airflow_batchstream.config import EMULATOR_ENV
+from airflow_batchstream.hooks import BatchStreamHook
+from airflow_batchstream.retry import RetryPolicy
 from tests.fixtures.airflow import LOCATION, PROJECT
 
 JOB = {
@@ -115,22 +118,13 @@ def test_retry_budget_bounds_an_outage(gcp_env, emulator):
     assert 0.5 <= time.monotonic() - started < 3
 
 
-def test_retry_delays_are_jittered_and_capped():
-    delays = [
-        d for _, d in zip(range(12), RetryPolicy(initial=1, multiplier=2, maximum=8).delays(), strict=False)
-    ]
-    assert all(0 < d <= 8 for d in delays)
-    assert len(set(delays)) == len(delays)
-    assert max(delays[6:]) > 4  # grew towards the cap
-
-
 async def test_async_client_is_shared_per_loop_and_key(gcp_env, emulator):
     first = await BatchStreamHook().get_async_conn()
     second = await BatchStreamHook().get_async_conn()
     other = await BatchStreamHook(gcp_conn_id="other").get_async_conn()
     assert first is second
     assert other is not first
-    assert hooks.shared_async_client_count() == 2
+    assert _shared.shared_async_client_count() == 2
 
 
 def test_async_clients_are_per_event_loop(gcp_env, emulator):
@@ -141,7 +135,7 @@ def test_async_clients_are_per_event_loop(gcp_env, emulator):
 
 
 async def test_rate_limiter_spaces_calls():
-    limiter = hooks.AsyncRateLimiter(rate=50, burst=5)
+    limiter = _shared.AsyncRateLimiter(rate=50, burst=5)
     started = time.monotonic()
     await asyncio.gather(*(limiter.acquire() for _ in range(30)))
     assert time.monotonic() - started >= (30 - 5) / 50 * 0.9
@@ -170,3 +164,33 @@ def test_worker_wait_outlives_an_outage_longer_than_the_retry_budget(gcp_env, em
     threading.Timer(1.5, emulator.set_faults).start()
     payload = hook.wait_for_job(job.name, poll_interval=0.1, deadline=None)
     assert payload["status"] == "success"
+
+
+def test_the_default_retry_budget_is_the_configured_one(gcp_env, emulator, monkeypatch):
+    # A budget above the default first delay's ceiling (0.5 s): at least one retry always fits.
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__API_RETRY_BUDGET", "2.5")
+    hook = BatchStreamHook()
+    assert hook.retry.budget == 2.5 and hook.retry.initial < 2.5
+    emulator.set_faults(fraction=1.0, codes=("UNAVAILABLE",), rpcs=["GetJob"])
+    with pytest.raises(api_exceptions.ServiceUnavailable):
+        hook.get_job(f"projects/{PROJECT}/locations/{LOCATION}/jobs/x")
+    assert emulator.call_counts["GetJob"] > 1  # retried, then the last error itself
+
+
+def test_against_google_the_connection_is_read_by_a_google_hook_it_holds(monkeypatch):
+    # No emulator: the connection (here from the environment) is GoogleBaseHook's business.
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+    monkeypatch.delenv(EMULATOR_ENV, raising=False)
+    connection = {"conn_type": "google_cloud_platform", "extra": {"api_endpoint": "batch.p.example:443"}}
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_PSC", json.dumps(connection))
+    hook = BatchStreamHook(gcp_conn_id="batch_psc")
+    assert isinstance(hook.google, GoogleBaseHook) and hook.google.gcp_conn_id == "batch_psc"
+    assert hook.api_endpoint == "batch.p.example:443" and hook.endpoint == "batch.p.example:443"
+    assert BatchStreamHook(gcp_conn_id="batch_psc", api_endpoint="other:443").api_endpoint == "other:443"
+
+
+def test_against_the_emulator_there_is_no_google_hook(gcp_env):
+    hook = BatchStreamHook(gcp_conn_id="no_such_connection")
+    assert hook.google is None and hook.api_endpoint is None and hook.get_credentials() is None
+    assert hook.endpoint == f"emulator:{gcp_env}"

@@ -11,7 +11,7 @@ import pytest
 from airflow_batchstream.exceptions import ImageCheckFailed
 from airflow_batchstream.operators import BatchStreamJobOperator
 from tests.fixtures.airflow import LOCATION, PROJECT, make_context
-from tests.integration.registry_tools import make_layer
+from tests.integration.registry_tools import FaultyFront, make_layer
 
 pytestmark = pytest.mark.usefixtures("fresh_preflight_cache")
 
@@ -125,4 +125,18 @@ def test_a_reference_outside_the_registry_grammar_is_refused_by_the_preflight_be
     finally:
         watcher.stop()
     assert watcher.seen == []
+    assert emulator.call_counts == {}
+
+
+def test_the_registry_retry_budget_is_the_configured_one(gcp_env, emulator, registry, monkeypatch):
+    push(registry, "throttled", [make_layer({"t.txt": b"t\n" * 50})])
+    front = FaultyFront(registry.url, faults=[(503, {})], forever=True).start()
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__PREFLIGHT_RETRY_BUDGET", "0.000001")
+    try:
+        with pytest.raises(ImageCheckFailed, match="HTTP 503"):
+            operator(front, "throttled").execute(make_context())
+        # A budget that short leaves no room for a retry (the default, 30 s, retries for 30 s).
+        assert [status for _, _, status in front.answers] == [503]
+    finally:
+        front.stop()
     assert emulator.call_counts == {}

@@ -10,6 +10,9 @@ Non-templated parameters reach ``execute`` only through mapping; that path runs 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -205,20 +208,21 @@ def test_runtime_parts_of_a_templated_value_are_checked_after_rendering(gcp_env,
 
 
 def test_a_default_project_that_is_not_a_project_id_is_named(gcp_env, emulator, monkeypatch) -> None:
-    monkeypatch.setenv("BATCHSTREAM_EMULATOR_PROJECT", "My Project!")
-    with pytest.raises(ParameterInvalid, match=r"project_id: not given, and the project from "):
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__EMULATOR_PROJECT", "My Project!")
+    with pytest.raises(ParameterInvalid, match=r"project_id: not given, and the project from ") as raised:
         operator(project_id=None).execute(make_context())
+    assert "[batchstream] emulator_project" in str(raised.value)  # where it came from, and the fix
     assert emulator.call_counts == {}
 
 
 def test_the_default_project_is_logged_with_its_source(gcp_env, emulator, monkeypatch, capsys) -> None:
-    monkeypatch.delenv("BATCHSTREAM_EMULATOR_PROJECT")
+    monkeypatch.delenv("AIRFLOW__BATCHSTREAM__EMULATOR_PROJECT")
     summary = operator(project_id=None).execute(make_context())
     assert summary["job_name"].startswith("projects/batchstream-emulator/")
     logged = "".join(capsys.readouterr())  # Airflow's task logger writes to the console here
     assert (
-        "project_id not given: using project 'batchstream-emulator' from the emulator's default "
-        "(set project_id or BATCHSTREAM_EMULATOR_PROJECT)"
+        "project_id not given: using project 'batchstream-emulator' from "
+        "[batchstream] emulator_project, the emulator's default"
     ) in logged
 
 
@@ -240,3 +244,21 @@ def test_a_partial_runnable_override_merges_into_the_rendered_container(gcp_env,
     container = emulator.jobs()[0].task_groups[0].task_spec.runnables[0].container
     assert (container.image_uri, list(container.commands), container.entrypoint) == (IMAGE, ["a"], "/bin/run")
     assert container.enable_image_streaming is True
+
+
+def test_the_operators_default_poll_interval_is_the_configured_one() -> None:
+    # A default of the signature, read when the DAG file imports the operator (as
+    # [operators] default_deferrable is): a fresh interpreter sees the configuration.
+    code = (
+        "from airflow_batchstream.operators import BatchStreamJobOperator\n"
+        f"op = BatchStreamJobOperator(task_id='t', image_uri={IMAGE!r}, location={LOCATION!r})\n"
+        "print(op.poll_interval)"
+    )
+    env = {**os.environ, "AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL": "12"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "12.0"
+    # A value it cannot take fails the DAG import, naming the option.
+    env["AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL"] = "soon"
+    refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "ConfigInvalid: [batchstream] default_poll_interval is 'soon'" in refused.stderr

@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from airflow_batchstream import hooks
+from airflow_batchstream import _shared
+from airflow_batchstream.hooks import BatchStreamHook
+from airflow_batchstream.retry import RetryPolicy
 from airflow_batchstream.triggers import BatchStreamJobTrigger
 from tests.fixtures.airflow import LOCATION, PROJECT, arun_trigger, rebuild
 
@@ -55,6 +57,12 @@ def test_serialize_uses_the_class_path_and_round_trips(gcp_env):
         .serialize()[0]
         .endswith("test_trigger.test_serialize_uses_the_class_path_and_round_trips.<locals>.Subclass")
     )
+
+
+def test_a_trigger_without_poll_interval_takes_the_configured_default(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__BATCHSTREAM__DEFAULT_POLL_INTERVAL", "12")
+    assert BatchStreamJobTrigger(job_name="projects/p/locations/l/jobs/j").poll_interval == 12.0
+    assert BatchStreamJobTrigger(job_name="projects/p/locations/l/jobs/j", poll_interval=3).poll_interval == 3
 
 
 def test_serialized_kwargs_survive_airflow_serde(gcp_env):
@@ -131,7 +139,7 @@ async def test_an_outage_ends_the_wait_only_at_its_deadline_and_cancels(gcp_env,
     deadline = time.time() + 1.0
     trigger = trigger_for(name, deadline=deadline)
     # A per-call retry budget shorter than the outage (the triggerer's own is at least 30 s).
-    trigger._hook = hooks.BatchStreamHook(retry=hooks.RetryPolicy(initial=0.05, maximum=0.1, budget=0.3))
+    trigger._hook = BatchStreamHook(retry=RetryPolicy(initial=0.05, maximum=0.1, budget=0.3))
     payload = await arun_trigger(trigger)
     assert payload["status"] == "timeout"
     assert 0 <= time.time() - deadline < 1.0
@@ -204,7 +212,7 @@ async def test_many_triggers_share_one_client(gcp_env, emulator, batch_client):
     names = [create_job(batch_client, f"job-{i}") for i in range(25)]
     payloads = await asyncio.gather(*(arun_trigger(trigger_for(name)) for name in names))
     assert {p["status"] for p in payloads} == {"success"}
-    assert hooks.shared_async_client_count() == 1
+    assert _shared.shared_async_client_count() == 1
 
 
 async def test_failed_event_has_diagnosis(gcp_env, emulator, batch_client):

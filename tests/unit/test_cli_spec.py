@@ -166,6 +166,36 @@ def test_render_prints_a_valid_job(capsys: pytest.CaptureFixture[str]) -> None:
     assert (job["labels"], job["priority"]) == ({"team": "data"}, 10)
 
 
+def test_render_has_one_flag_per_job_parameter_with_the_table_help_and_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    from airflow_batchstream.commands import render as render_command
+    from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag
+    parser = argparse.ArgumentParser()
+    render_command.add_arguments(parser)
+    assert set(render_command.FLAGS) == set(JOB_PARAMETERS)
+    assert len(set(render_command.FLAGS.values())) == len(JOB_PARAMETERS)
+    # One entry per option: its line, and its help's line when the flag is too long to share one.
+    entries: dict[str, str] = {}
+    for line in parser.format_help().splitlines():
+        if line.startswith("  -"):
+            flag = line.split()[0]
+            entries[flag] = line
+        elif line.startswith("   ") and entries:
+            entries[flag] += line
+    for name, flag in render_command.FLAGS.items():
+        if name != "image_streaming":  # --no-image-streaming says what the flag does instead
+            meaning = JOB_PARAMETERS[name].doc.replace("`", "").replace(" when None", " when not given")
+            assert meaning in entries[flag], name
+    args = parser.parse_args(["--image", IMAGE, "--location", "us-central1"])
+    defaults = {name: parameter.default for name, parameter in JOB_PARAMETERS.items()}
+    assert render_command.parameters_from(args) == {**defaults, "image_uri": IMAGE}
+
+
 def test_render_reports_problems_on_stderr_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     image = "us-east1-docker.pkg.dev/example-project/pipelines/etl:1.0"
     assert main(["render", "--image", image, "--location", "us-central1"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -15,21 +16,15 @@ from airflow_batchstream.jobspec.parameters import (
     REQUIRED,
     SENSOR_PARAMETERS,
     check_parameters,
-    name_parameters,
-    path_segments,
 )
 from airflow_batchstream.jobspec.problems import Problem
-from airflow_batchstream.jobspec.render import render_job
+from airflow_batchstream.jobspec.render import name_parameters, path_segments, render_job
 from airflow_batchstream.jobspec.validate import validate_job, validate_job_id
 from airflow_batchstream.operators import BatchStreamJobOperator
 from airflow_batchstream.sensors import BatchStreamJobSensor
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/pipelines/etl:1.0"
-
-
-def _signature(function) -> dict[str, object]:
-    parameters = inspect.signature(function).parameters.values()
-    return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -42,12 +37,58 @@ def _signature(function) -> dict[str, object]:
     ids=["render_job", "operator", "sensor"],
 )
 def test_signatures_and_the_table_agree(function, table, positional) -> None:
-    signature = _signature(function)
-    assert set(signature) | positional == set(table)
-    for name, default in signature.items():
+    # render_job's signature is made from the table; the operator's and the sensor's are written
+    # out (for IDEs), so a new parameter needs its line there, in the table's name, type and default.
+    parameters = inspect.signature(function).parameters.values()
+    keyword = {p.name: p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    by_position = {p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    assert by_position - {"self"} == positional
+    assert set(keyword) | positional == set(table)
+    for name, parameter in keyword.items():
+        assert parameter.annotation == table[name].annotation, name
         expected = inspect.Parameter.empty if table[name].default is REQUIRED else table[name].default
         if name != "deferrable":  # its default is read from Airflow's configuration
-            assert default == expected, name
+            assert parameter.default == expected, name
+
+
+@pytest.mark.parametrize(
+    ("documented", "table", "templated"),
+    [(render_job, JOB_PARAMETERS, False), (BatchStreamJobOperator, OPERATOR_PARAMETERS, True)],
+    ids=["render_job", "operator"],
+)
+def test_docstrings_describe_every_parameter_from_the_table(documented, table, templated) -> None:
+    source = Path(inspect.getsourcefile(documented)).read_text(encoding="utf-8")
+    assert _rules_doc().source_with_param_entries(source, table, templated=templated) == source
+    docstring = inspect.getdoc(documented)
+    assert re.findall(r"^:param (\w+):", docstring, re.M) == list(table)
+    for name, parameter in table.items():
+        entry = docstring[docstring.index(f":param {name}:") :].split("\n:")[0].split("\n\n")[0]
+        text = re.sub(r"`([^`]+)`", r"``\1``", parameter.doc)
+        marked = " (templated)" if templated and parameter.templated else ""
+        assert " ".join(entry.split()) == " ".join(f":param {name}: {text}.{marked}".split())
+    assert docstring.index(":param ") < docstring.find(":raises") or ":raises" not in docstring
+
+
+def test_render_job_takes_its_parameters_as_a_function_would() -> None:
+    with pytest.raises(TypeError, match="taks_count"):
+        render_job(IMAGE, taks_count=2)
+    with pytest.raises(TypeError, match="image_uri"):
+        render_job(task_count=2)
+    with pytest.raises(TypeError, match="positional"):
+        render_job(IMAGE, 2)
+    assert render_job(image_uri=IMAGE) == render_job(IMAGE)
+
+
+def test_the_operator_renders_every_job_parameter_it_was_given() -> None:
+    from airflow_batchstream.identity import TaskInstanceIdentity
+
+    arguments = dict(FULL_ARGUMENTS, labels={"team": "data"})
+    operator = BatchStreamJobOperator(task_id="t", image_uri=IMAGE, location="us-central1", **arguments)
+    identity = TaskInstanceIdentity("dag", "t", "run")
+    job = operator.render(identity)
+    expected = render_job(IMAGE, **arguments)
+    assert job.pop("labels") == {**expected.pop("labels"), **identity.labels()}
+    assert job == expected
 
 
 def test_template_fields_are_the_templated_parameters() -> None:
@@ -59,18 +100,22 @@ def test_template_fields_are_the_templated_parameters() -> None:
     }
 
 
+#: A value for every job parameter that has a Batch field (and image_uri apart).
+FULL_ARGUMENTS = {
+    "commands": ["a"], "entrypoint": "/e", "environment": {"A": "1"},
+    "secret_environment": {"S": "projects/p/secrets/s/versions/1"},
+    "volumes": [{"gcs": {"remotePath": "b"}, "mountPath": "/m"}], "container_volumes": ["/a:/b"],
+    "task_count": 3, "parallelism": 2, "cpu_milli": 500, "memory_mib": 256, "machine_type": "e2-small",
+    "spot": True, "max_run_duration": "60s", "max_retries": 1, "retry_exit_codes": [7],
+    "labels": {"team": "data"}, "service_account": "sa@example-project.iam.gserviceaccount.com",
+    "network": "global/networks/default", "subnetwork": "regions/us-central1/subnetworks/default",
+    "no_external_ip": True, "allowed_locations": ["regions/us-central1"],
+    "logs_destination": "PATH", "logs_path": "/m/log", "image_streaming": True,
+}  # fmt: skip
+
+
 def test_every_batch_field_of_the_table_is_where_render_job_puts_the_value() -> None:
-    arguments = {
-        "commands": ["a"], "entrypoint": "/e", "environment": {"A": "1"},
-        "secret_environment": {"S": "projects/p/secrets/s/versions/1"},
-        "volumes": [{"gcs": {"remotePath": "b"}, "mountPath": "/m"}], "container_volumes": ["/a:/b"],
-        "task_count": 3, "parallelism": 2, "cpu_milli": 500, "memory_mib": 256, "machine_type": "e2-small",
-        "spot": True, "max_run_duration": "60s", "max_retries": 1, "retry_exit_codes": [7],
-        "labels": {"team": "data"}, "service_account": "sa@example-project.iam.gserviceaccount.com",
-        "network": "global/networks/default", "subnetwork": "regions/us-central1/subnetworks/default",
-        "no_external_ip": True, "allowed_locations": ["regions/us-central1"],
-        "logs_destination": "PATH", "logs_path": "/m/log", "image_streaming": True,
-    }  # fmt: skip
+    arguments = FULL_ARGUMENTS
     job = render_job(IMAGE, **arguments)
     for name, parameter in JOB_PARAMETERS.items():
         if parameter.field is None:
@@ -191,8 +236,15 @@ def test_path_segments() -> None:
     assert path_segments("a..b") is None
 
 
-def test_the_readme_table_lists_every_operator_parameter() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    table = readme[readme.index("| parameter | default | Batch field | meaning |") :].split("\n\n")[0]
-    listed = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:])))
-    assert listed == set(OPERATOR_PARAMETERS)
+def test_the_readme_table_is_written_from_the_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = _rules_doc().parameters_table()
+    assert table in readme
+    assert re.findall(r"^\| `([a-z_]+)`", table, re.M) == list(OPERATOR_PARAMETERS)
+
+
+def _rules_doc():
+    spec = importlib.util.spec_from_file_location("rules_doc", ROOT / "scripts" / "rules_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

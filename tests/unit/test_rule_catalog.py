@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import shutil
 from pathlib import Path
@@ -74,11 +75,23 @@ def test_the_image_streaming_errors_by_design_say_so() -> None:
         assert "by design" in catalog.CONDITION[key].note
 
 
+def test_a_rule_family_keeps_its_conditions_beside_its_name() -> None:
+    # The conditions of the checks in rules/labels.py are in catalog/labels.py, and so on.
+    from airflow_batchstream.jobspec.validate import RULES
+
+    for rule_id, check in RULES:
+        family = importlib.import_module(f"{catalog.__name__}.{check.__module__.rsplit('.', 1)[-1]}")
+        assert rule_id in {c.rule for c in family.CONDITIONS}, (rule_id, check.__module__)
+    assert {c.rule for c in catalog.preflight.CONDITIONS} == {
+        c.rule for c in catalog.CONDITIONS if c.stage == "preflight"
+    }
+
+
 def test_docs_and_readme_are_rendered_from_the_catalog() -> None:
     rules_doc = _rules_doc()
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_doc.rules_markdown()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert rules_doc.readme_with_table(readme) == readme
+    assert rules_doc.readme_with_tables(readme) == readme
     for condition in catalog.CONDITIONS:
         assert f"| {condition.rule}" in readme
         assert f"| {condition.name} |" in rules_doc.rules_markdown()
@@ -86,15 +99,19 @@ def test_docs_and_readme_are_rendered_from_the_catalog() -> None:
 
 def test_check_mode_finds_a_stale_copy_and_rewriting_fixes_it(tmp_path: Path, capsys) -> None:
     rules_doc = _rules_doc()
-    (tmp_path / "docs").mkdir()
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    shutil.copy(ROOT / "docs" / "rules.md", tmp_path / "docs" / "rules.md")
+    generated = ["README.md", "docs/rules.md", *(name for name, _, _ in rules_doc.DOCSTRINGS)]
+    for name in generated:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
     assert rules_doc.main(["--check", "--root", str(tmp_path)]) == 0
     readme = tmp_path / "README.md"
     readme.write_text(readme.read_text().replace("| TG-PARALLEL |", "| TG-PARALLEL-OLD |"))
     (tmp_path / "docs" / "rules.md").unlink()
+    operators = tmp_path / "airflow_batchstream" / "operators.py"
+    operators.write_text(operators.read_text().replace(":param spot:", ":param spot_vms:"))
     assert rules_doc.main(["--check", "--root", str(tmp_path)]) == 1
-    assert "README.md is out of date" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "README.md is out of date" in err and "operators.py is out of date" in err
     assert rules_doc.main(["--root", str(tmp_path)]) == 0
-    assert readme.read_text() == (ROOT / "README.md").read_text()
-    assert (tmp_path / "docs" / "rules.md").read_text() == (ROOT / "docs" / "rules.md").read_text()
+    for name in generated:
+        assert (tmp_path / name).read_text() == (ROOT / name).read_text(), name

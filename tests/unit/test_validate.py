@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
+import inspect
 import json
+import pkgutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -666,7 +671,7 @@ def test_every_rule_has_a_passing_case() -> None:
 
 
 def test_registered_rules_are_in_the_catalog() -> None:
-    registered = {rule_id for rule_id, _ in validate_module._RULES}
+    registered = {rule_id for rule_id, _ in validate_module.RULES}
     validated = {c.rule for c in catalog.CONDITIONS if c.stage == "validate"}
     # J-FIELD's walk reports the other structure rules, IS-1's image parse IS-1b, and the entry
     # points J-PARENT, J-ID, J-REQID.
@@ -682,6 +687,61 @@ def test_registered_rules_are_in_the_catalog() -> None:
         "J-INTERNAL",
         "IS-1b",
     }
+
+
+def test_every_check_of_the_rule_modules_runs() -> None:
+    # A check written in a rule module but missing from RULES would silently never run.
+    checks = {
+        function
+        for module in _rule_modules()
+        for name, function in vars(module).items()
+        if name.startswith("check_") and inspect.isfunction(function)
+    }
+    listed = [check for _, check in validate_module.RULES]
+    assert len(listed) == len(set(listed))
+    assert checks == set(listed)
+
+
+def test_problems_come_out_in_the_order_of_the_rule_table() -> None:
+    job = deep_merge(SEED, {"priority": 100, "labels": {"goog-x": "y"}, "environments": {}})
+    job = deep_merge(job, container(options="--rm"))
+    job["taskGroups"][0]["taskCount"] = 0
+    job["taskGroups"][0]["taskSpec"]["environments"] = {"A": "1"}
+    rules = [p.rule for p in validate_job(job, "us-central1")]
+    assert {"J-FIELD", "J-DEPRECATED", "J-PRIORITY", "TG-COUNT", "L-3", "IS-3"} <= set(rules)
+    order = [rule_id for rule_id, _ in validate_module.RULES]
+    assert rules == sorted(rules, key=order.index)
+
+
+def test_the_order_does_not_depend_on_which_rule_module_is_imported_first() -> None:
+    job = deep_merge(SEED, {"priority": 100, "labels": {"goog-x": "y"}})
+    job = deep_merge(job, container(options="--rm"))
+    script = (
+        "import importlib, json, sys\n"
+        "for name in sys.argv[2:]:\n"
+        "    importlib.import_module('airflow_batchstream.jobspec.rules.' + name)\n"
+        "from airflow_batchstream.jobspec.validate import validate_job\n"
+        "print(json.dumps([p.rule for p in validate_job(json.loads(sys.argv[1]), 'us-central1')]))"
+    )
+    names = [module.__name__.rsplit(".", 1)[-1] for module in _rule_modules()]
+    orders = [
+        subprocess.run(
+            [sys.executable, "-c", script, json.dumps(job), *modules],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout
+        for modules in (names, names[::-1])
+    ]  # fmt: skip
+    assert orders[0] == orders[1] == json.dumps([p.rule for p in validate_job(job, "us-central1")]) + "\n"
+
+
+def _rule_modules() -> list:
+    from airflow_batchstream.jobspec import rules
+
+    return [
+        importlib.import_module(f"{rules.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(rules.__path__)
+        if not info.name.startswith("_")
+    ]
 
 
 @pytest.mark.parametrize("location", ["us-central1", "projects/example-project/locations/us-central1"])
@@ -732,7 +792,7 @@ def test_a_failing_rule_becomes_j_internal_and_the_others_still_run(monkeypatch:
     def explode(context: object) -> list:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(validate_module, "_RULES", [("X", explode), *validate_module._RULES])
+    monkeypatch.setattr(validate_module, "RULES", (("X", explode), *validate_module.RULES))
     problems = validate_job(deep_merge(SEED, {"priority": 100}), "us-central1")
     assert problems[0].rule == "J-INTERNAL" and "boom" in problems[0].message
     assert "J-PRIORITY" in {p.rule for p in problems}

@@ -114,7 +114,7 @@ def test_output_only_fields_exist_in_the_schema() -> None:
 
 
 def test_field_names_the_rules_rely_on_exist() -> None:
-    from airflow_batchstream.jobspec.validate import STREAMING_FIELDS
+    from airflow_batchstream.jobspec.limits import STREAMING_FIELDS
 
     container = schema.MESSAGES["Runnable.Container"]
     assert set(STREAMING_FIELDS) <= set(container)

@@ -13,13 +13,8 @@ import pytest
 
 from airflow_batchstream.jobspec.images import parse_image
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY
-from airflow_batchstream.manifest import (
-    EMPTY_BLOB_DIGEST,
-    EMPTY_GZIP_TAR_DIGEST,
-    EMPTY_TAR_DIFF_ID,
-    ImageUnreadable,
-    preflight_image,
-)
+from airflow_batchstream.preflight import ImageUnreadable, preflight_image
+from airflow_batchstream.preflight.media import EMPTY_BLOB_DIGEST, EMPTY_GZIP_TAR_DIGEST, EMPTY_TAR_DIFF_ID
 from airflow_batchstream.retry import RetryPolicy
 from tests.integration.registry_tools import (
     DOCKER_MANIFEST_LIST,

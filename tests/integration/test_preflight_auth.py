@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+from airflow_batchstream.preflight import ImageUnreadable, preflight_image
 from tests.fixtures.registry import GOOD_PASSWORD, TOKEN_SERVICE
 from tests.integration.registry_tools import RedirectingFront, make_layer
 
@@ -201,7 +201,7 @@ def test_redirected_blobs_never_carry_authorization(token_registry, pushed_priva
 
 
 def test_non_loopback_plain_http_realm_is_refused(token_registry):
-    from airflow_batchstream.manifest import RegistryClient
+    from airflow_batchstream.preflight.registry import RegistryClient
 
     client = RegistryClient(token_registry.url, NAME, credentials=user_credentials(GOOD_PASSWORD))
     try:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+from airflow_batchstream.preflight import ImageUnreadable, preflight_image
 from airflow_batchstream.retry import RetryPolicy
 from tests.integration.registry_tools import DROP, FaultyFront, make_layer
 

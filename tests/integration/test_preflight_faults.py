@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_batchstream.manifest import ImageUnreadable, preflight_image
+from airflow_batchstream.preflight import ImageUnreadable, preflight_image
 from airflow_batchstream.retry import RetryPolicy
 from tests.integration.registry_tools import (
     DOCKER_MANIFEST_V2,
@@ -136,9 +136,9 @@ def test_not_json(scripted):
 
 
 def test_oversized_answer_is_refused(scripted, monkeypatch):
-    import airflow_batchstream.manifest as manifest
+    from airflow_batchstream.preflight import registry
 
-    monkeypatch.setattr(manifest, "MAX_DOCUMENT_BYTES", len(MANIFEST) - 1)
+    monkeypatch.setattr(registry, "MAX_DOCUMENT_BYTES", len(MANIFEST) - 1)
     serve_image(scripted)
 
     with pytest.raises(ImageUnreadable, match=r"answered more than \d+ bytes.*No Batch job was submitted"):

@@ -12,7 +12,19 @@ import pytest
 
 from airflow_batchstream.jobspec.images import parse_image
 from airflow_batchstream.jobspec.problems import Problem, Severity
-from airflow_batchstream.manifest import (
+from airflow_batchstream.preflight.checks import (
+    artifact_problems,
+    classify,
+    config_problems,
+    index_problems,
+    layer_problems,
+    media_type_problems,
+    oci_manifest_problems,
+    platform_problems,
+    select_from_index,
+    tar_is_empty,
+)
+from airflow_batchstream.preflight.media import (
     ACCEPT,
     EMPTY_BLOB_DIGEST,
     EMPTY_GZIP_TAR_DIGEST,
@@ -21,19 +33,9 @@ from airflow_batchstream.manifest import (
     Layer,
     Platform,
     PreflightResult,
-    artifact_problems,
-    check_base_url,
-    classify,
-    config_problems,
-    layer_problems,
-    media_type_problems,
-    parse_challenge,
     platform_for_machine_type,
-    platform_problems,
-    policy_problem,
-    select_from_index,
-    tar_is_empty,
 )
+from airflow_batchstream.preflight.registry import check_base_url, parse_challenge
 
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 D1 = "sha256:" + "1" * 64
@@ -258,10 +260,13 @@ def test_check_base_url(url, ok):
 
 
 @pytest.mark.parametrize(("level", "severity"), [("error", Severity.ERROR), ("warning", Severity.WARNING)])
-def test_policy_problem_levels(level, severity):
-    [problem] = policy_problem(level, "IS-11", "m", "f")
-    assert problem.severity is severity and problem.path == "image"
-    assert policy_problem("off", "IS-11", "m", "f") == []
+def test_policy_governed_findings_follow_their_level(level, severity):
+    [index] = index_problems(level, "application/vnd.oci.image.index.v1+json")
+    [oci] = oci_manifest_problems(level)
+    for problem in (index, oci):
+        assert problem.severity is severity and problem.path == "image" and problem.rule == "IS-11"
+    assert "multi-platform index" in index.message and "OCI manifest" in oci.message
+    assert index_problems("off", "x") == [] and oci_manifest_problems("off") == []
 
 
 def test_result_ok_and_pinned_uri():
@@ -278,7 +283,7 @@ def test_result_ok_and_pinned_uri():
 
 def test_import_pulls_in_neither_requests_nor_google_auth():
     code = (
-        "import sys, airflow_batchstream.manifest, airflow_batchstream.commands.inspect_image\n"
+        "import sys, airflow_batchstream.preflight, airflow_batchstream.commands.inspect_image\n"
         "bad = [m for m in sys.modules if m == 'requests' or m.startswith(('requests.', 'google.auth', "
         "'google.oauth2', 'airflow.', 'urllib3'))]\n"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -1,11 +1,10 @@
-"""What the operator, the sensor and the trigger share: the hook, its endpoint, parameter checks.
+"""What the operator and the sensor share: the hook, and the check of their parameters.
 
 Light on purpose: DAG files import the operator and sensor, which import this module.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,18 +15,9 @@ from airflow_batchstream.jobspec.parameters import Parameter, check_parameters, 
 if TYPE_CHECKING:
     from airflow_batchstream.hooks import BatchStreamHook
 
-#: ``host:port`` of a Batch emulator (DESIGN.md). When set, the hook talks plain gRPC to it with no
-#: credentials. Defined here, not in ``hooks``, because the light modules read it too.
-EMULATOR_ENV = "BATCHSTREAM_EMULATOR_HOST"
 
-
-def emulator_host() -> str | None:
-    """The emulator address from :data:`EMULATOR_ENV`, or None when unset or empty."""
-    return os.environ.get(EMULATOR_ENV) or None
-
-
-class UsesBatchStreamHook:
-    """Mixin for tasks with ``gcp_conn_id`` and ``impersonation_chain``.
+class BatchStreamHookMixin:
+    """Mixin for tasks with ``gcp_conn_id`` and ``impersonation_chain``: their :class:`BatchStreamHook`.
 
     The hook module pulls in grpc and google.api_core, so it is imported here, inside
     ``execute``/``poke``, and never when a DAG file is parsed.
