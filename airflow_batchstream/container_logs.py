@@ -47,9 +47,10 @@ TASK_LOG = "batch_task_logs"
 MAX_FILTER_CHARS = 20_000
 #: Logging's largest page.
 PAGE_SIZE = 1000
-#: How far each read goes back before the last complete one: entries Logging indexes late (about
-#: a second is usual). Wider costs pages: every read returns this much of each job's log again.
-LATE_SECONDS = 15.0
+#: How far each read goes back before the last complete one, for entries Logging indexes late:
+#: 2.5 times the 2 seconds Logging's own streaming read buffers for them (``TailLogEntries``'s
+#: ``buffer_window`` default). Wider costs pages: every read returns this much of each log again.
+LATE_SECONDS = 5.0
 #: The "minute" of the read budget, in seconds (Logging counts its quota per minute).
 BUDGET_WINDOW = 60.0
 #: Lines kept per task for the failure diagnosis, and tasks kept (the most recent printers).
@@ -432,8 +433,7 @@ class _Forwarding:
     :param logger: where lines go: the task's (or, in the triggerer, the trigger's) logger.
     """
 
-    def __init__(self, hook: BatchStreamHook, setting: str | int, interval: float, logger: Any):
-        self.hook = hook
+    def __init__(self, setting: str | int, interval: float, logger: Any):
         self.tail = tail_of(setting)
         self.interval = interval
         self.logger = logger
@@ -457,9 +457,16 @@ class _Forwarding:
                 "refusing reads?): later lines are missing here; the logs link shows them all.",
                 DRAIN_TIMEOUT,
             )
-            self.job_log.drained = True
-        self._print(self.job_log)
         self.close()
+
+    def close(self) -> None:
+        """Stop reading (the wait ended, timed out or was killed); print what was read, the tail
+        so far included."""
+        if self.reader is not None and self.job_log is not None:
+            self.job_log.drained = True
+            self._print(self.job_log)
+            self.reader.unwatch(self.job_log)
+        self.reader = None
 
     def _print(self, job_log: JobLog) -> None:
         if job_log is self.job_log:
@@ -472,15 +479,16 @@ class SyncForwarding(_Forwarding):
 
     reader: SyncLogReader | None = None
 
-    def start(self, job: Any) -> None:
-        """Begin with the first GetJob result that found the job (later calls do nothing)."""
+    def start(self, job: Any, hook: BatchStreamHook) -> None:
+        """Begin with the first GetJob result that found the job (later calls do nothing); the
+        reader uses ``hook``'s connection or emulator."""
         if self.job_log is None and job is not None and not self.given_up:
             try:
-                from airflow_batchstream.logreader import sync_reader
-
                 job_log = job_log_for(job, self.tail, self.interval)
                 if job_log is not None:
-                    self.reader = sync_reader(self.hook, parse_job_name(job.name)["project"])
+                    from airflow_batchstream.logreader import sync_reader
+
+                    self.reader = sync_reader(hook, parse_job_name(job.name)["project"])
                     self.reader.watch(job_log)
                     self.job_log = job_log
             except Exception as error:
@@ -508,18 +516,13 @@ class SyncForwarding(_Forwarding):
             self.reader.pump(min(give_up, time.monotonic() + 1.0), self._print)
         self._end()
 
-    def close(self) -> None:
-        if self.reader is not None and self.job_log is not None:
-            self.reader.unwatch(self.job_log)
-        self.reader = None
-
 
 class AsyncForwarding(_Forwarding):
     """Forwarding for a wait in the triggerer; lines are printed from the trigger's coroutine."""
 
     reader: AsyncLogReader | None = None
 
-    async def start(self, job: Any) -> None:
+    async def start(self, job: Any, hook: BatchStreamHook) -> None:
         """Begin with the first GetJob result that found the job; the reader's module (the Logging
         client) is imported in a thread, off the event loop every trigger shares."""
         if self.job_log is None and job is not None and not self.given_up:
@@ -528,7 +531,7 @@ class AsyncForwarding(_Forwarding):
                 if job_log is not None:
                     logreader = await asyncio.to_thread(importlib.import_module, LOGREADER_MODULE)
                     project = parse_job_name(job.name)["project"]
-                    self.reader = await logreader.async_reader(self.hook, project)
+                    self.reader = await logreader.async_reader(hook, project)
                     self.reader.watch(job_log)
                     self.job_log = job_log
             except Exception as error:
@@ -553,8 +556,3 @@ class AsyncForwarding(_Forwarding):
             await self.reader.wait(self.job_log, left)
             self._print(self.job_log)
         self._end()
-
-    def close(self) -> None:
-        if self.reader is not None and self.job_log is not None:
-            self.reader.unwatch(self.job_log)
-        self.reader = None

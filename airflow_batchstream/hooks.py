@@ -396,7 +396,7 @@ class BatchStreamHook(BaseHook):
         (:mod:`airflow_batchstream.container_logs`).
         """
         waiter = Waiter(poll_interval, deadline)
-        forwarding = SyncForwarding(self, container_logs, poll_interval, self.log)
+        forwarding = SyncForwarding(container_logs, poll_interval, self.log)
         try:
             while True:
                 try:
@@ -408,7 +408,7 @@ class BatchStreamHook(BaseHook):
                     self.log.warning("GetJob %s still failing (%s); waiting on", name, status_name(exc))
                 else:
                     step = waiter.step(job)
-                    forwarding.start(job)
+                    forwarding.start(job, self)
                 if step.progress:
                     self.log.info("%s", step.progress)
                 if step.action == "finish":

@@ -192,10 +192,10 @@ class AsyncLogReader(_Reader):
                 response = await self.client.list_log_entries(
                     request=self.request(read), retry=None, timeout=RPC_TIMEOUT
                 )
-            except Exception as error:
+                self.answered(read, response)
+            except Exception as error:  # this task serves every wait: it must not die
                 self.failed(read, error)
                 continue
-            self.answered(read, response)
             for uid in read.uids:
                 for job_log in self.core.logs.get(uid, ()):
                     if job_log.drained or job_log.has_lines:
@@ -233,10 +233,10 @@ class SyncLogReader(_Reader):
                 response = self.client.list_log_entries(
                     request=self.request(read), retry=None, timeout=RPC_TIMEOUT
                 )
+                self.answered(read, response)
             except Exception as error:
                 self.failed(read, error)
                 continue
-            self.answered(read, response)
             for uid in read.uids:
                 for job_log in list(self.core.logs.get(uid, ())):
                     emit(job_log)

@@ -150,9 +150,9 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
             from airflow_batchstream.container_logs import SyncForwarding
 
             interval = float(self.poll_interval)
-            self._forwarding = SyncForwarding(self.hook, self.container_logs, interval, self.log)
+            self._forwarding = SyncForwarding(self.container_logs, interval, self.log)
         if ended or not (self.deferrable or self.mode == "reschedule"):
-            self._forwarding.start(job)
+            self._forwarding.start(job, self.hook)
         return self._forwarding
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -173,7 +173,7 @@ class BatchStreamJobTrigger(BaseTrigger):
         puts them in this task's log.
         """
         waiter = Waiter(self.poll_interval, self.deadline, max_poll_interval=self.max_poll_interval)
-        forwarding: AsyncForwarding | None = None
+        forwarding = AsyncForwarding(self.container_logs, self.poll_interval, self.log)
         try:
             while True:
                 try:
@@ -189,28 +189,22 @@ class BatchStreamJobTrigger(BaseTrigger):
                     )
                 else:
                     step = waiter.step(job)
-                    if forwarding is None:
-                        forwarding = AsyncForwarding(hook, self.container_logs, self.poll_interval, self.log)
-                    await forwarding.start(job)
+                    await forwarding.start(job, hook)
                 if step.progress:
                     self.log.info("%s", step.progress)
                 if step.action == "finish":
-                    last_lines = None
-                    if forwarding is not None:
-                        await forwarding.finish(job)
-                        last_lines = forwarding.last_lines
+                    await forwarding.finish(job)
                     return await hook.aend_payload(
-                        job, self.job_name, image_digest_hint=self.image_digest, last_lines=last_lines
+                        job,
+                        self.job_name,
+                        image_digest_hint=self.image_digest,
+                        last_lines=forwarding.last_lines,
                     )
                 if step.action == "timeout":
                     return await self._time_out(job)
-                if forwarding is not None:
-                    await forwarding.sleep(step.delay)
-                else:
-                    await asyncio.sleep(step.delay)
+                await forwarding.sleep(step.delay)
         finally:
-            if forwarding is not None:
-                forwarding.close()
+            forwarding.close()
 
     async def _time_out(self, job: Any) -> dict[str, Any]:
         if self.cancel_on_kill:

@@ -13,9 +13,11 @@ import structlog
 from google.cloud import batch_v1
 
 from airflow_batchstream import container_logs, logreader, states
+from airflow_batchstream.exceptions import SensedJobFailed
 from airflow_batchstream.hooks import BatchStreamHook
+from airflow_batchstream.sensors import BatchStreamJobSensor
 from airflow_batchstream.triggers import BatchStreamJobTrigger
-from tests.fixtures.airflow import LOCATION, PROJECT, arun_trigger
+from tests.fixtures.airflow import LOCATION, PROJECT, arun_trigger, make_context, run_deferred
 from tests.fixtures.emulator import make_job
 
 PRINTS = {
@@ -143,6 +145,28 @@ async def test_the_trigger_logs_its_job_lines_and_keeps_the_event_small(gcp_env,
     assert "diagnosis" not in payload  # Airflow prints the payload: it carries facts, not the text
     assert payload["facts"]["last_lines"][-1] == "[task 1 stderr] ValueError: bad row 7"
     assert states.diagnosis_of(payload).endswith("[task 1 stderr] ValueError: bad row 7")
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable", "reschedule"])
+def test_the_sensor_forwards_the_lines_once_in_every_mode(gcp_env, emulator, batch_client, mode):
+    emulator.set_scenario([{"match": {"command": "noisy"}, "exit_codes": {"1": 3}, "output": PRINTS}])
+    name = submit(batch_client, f"sensed-{mode}", command="noisy")
+    sensor = BatchStreamJobSensor(task_id="wait", job_name=name, poll_interval=0.2, timeout=60)
+    context = make_context(task_id="wait")
+    with recorded() as events, pytest.raises(SensedJobFailed) as failure:
+        if mode == "deferrable":
+            sensor.deferrable = True
+            run_deferred(sensor, context)
+        elif mode == "reschedule":
+            # Each poke is a process of its own: a new sensor object per poke.
+            while not BatchStreamJobSensor(
+                task_id="wait", job_name=name, poll_interval=0.2, mode="reschedule"
+            ).poke(context):
+                time.sleep(0.2)
+        else:
+            sensor.execute(context)
+    assert by_task(printed(messages(events))) == expected_lines(3, failing=1)
+    assert str(failure.value).endswith("[task 1 stderr] ValueError: bad row 7")
 
 
 @pytest.mark.parametrize(
