@@ -217,6 +217,8 @@ def test_marking_a_deferred_task_failed_cancels_its_job(api, batch, runs):
     assert len(held) == 1
     name = held[0].name
     assert held[0].status.state.name in ("QUEUED", "SCHEDULED", "RUNNING")
+    # While the job runs, Rendered Templates already shows the job that was submitted.
+    assert_shows_job(submitted_job_of(api, FATE, run_id, "scripted_job"), held[0])
 
     api.ok("PATCH", f"/dags/{FATE}/dagRuns/{run_id}/taskInstances/scripted_job", json={"new_state": "failed"})
     wait_for(
@@ -254,6 +256,46 @@ def test_extra_links_point_at_the_job_and_its_logs(api, batch, runs):
     assert job_id in extra[job_link] and f"project={PROJECT}" in extra[job_link]
     assert extra[logs_link].startswith("https://console.cloud.google.com/logs/")
     assert summary["uid"] in extra[logs_link] and f"project={PROJECT}" in extra[logs_link]
+
+
+# --- the submitted job in Rendered Templates ------------------------------------------------------
+
+
+def submitted_job_of(api, dag_id: str, run_id: str, task_id: str) -> dict:
+    """The task's ``submitted_job`` rendered field, as the UI's Rendered Templates reads it."""
+    rendered = api.task_instance(dag_id, run_id, task_id)["rendered_fields"]
+    shown = rendered.get("submitted_job")
+    # A mapping, not a string: the UI pretty-prints it as JSON (and nothing was truncated).
+    assert isinstance(shown, dict), rendered
+    return shown
+
+
+def assert_shows_job(shown: dict, job) -> None:
+    """``shown`` is the JSON ``job`` was created from: streaming on, same image, commands, labels."""
+    container = shown["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+    assert container["enableImageStreaming"] is True
+    assert container["imageUri"] == job.task_groups[0].task_spec.runnables[0].container.image_uri
+    assert container["commands"] == commands_of(job)
+    assert shown["labels"] == dict(job.labels)
+    assert shown["labels"]["managed-by"] == "airflow-batchstream"
+
+
+@pytest.mark.parametrize(
+    ("key", "dag_id", "task_id", "state"),
+    [
+        ("ok", FATE, "scripted_job", "success"),  # deferred, resumed, succeeded
+        ("fail", FATE, "scripted_job", "failed"),  # deferred, resumed, failed
+        ("sensor", SENSOR, "submit", "success"),  # in the worker, no wait
+    ],
+)
+def test_rendered_templates_show_the_submitted_job(api, batch, runs, key, dag_id, task_id, state):
+    run_id = runs[key]
+    api.wait_for_run(dag_id, run_id)
+    assert api.task_instance(dag_id, run_id, task_id)["state"] == state
+    shown = submitted_job_of(api, dag_id, run_id, task_id)
+    created = [job for job in jobs(batch) if dict(job.labels) == shown["labels"]]
+    assert len(created) == 1, "the labels shown are those of exactly one job"
+    assert_shows_job(shown, created[0])
 
 
 @pytest.mark.parametrize("dag_id", [PARTITIONED, ARRAY_AND_MAPPING, SENSOR, PREFLIGHT])
