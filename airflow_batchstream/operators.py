@@ -460,7 +460,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 
         if states.outcome_of(job).is_terminal:
-            return self.finish(self.hook.end_payload(job, job.name, image_digest_hint=digest))
+            return self.finish(self.hook.end_payload(job, job.name, image_digest_hint=digest), context)
         if not self.wait_for_completion:
             self.release()
             return summary
@@ -491,7 +491,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         )
         if payload["status"] == states.TIMEOUT:
             self.cancel_owned_job("its deadline passed")
-        return self.finish(payload)
+        return self.finish(payload, context)
 
     def execute_complete(
         self,
@@ -515,7 +515,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                 "console and the triggerer's log. A retry of this task replaces that job with a fresh one."
             )
         self._job_name = (event.get("summary") or {}).get("job_name") or self._job_name
-        return self.finish(event)
+        return self.finish(event, context)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Airflow resumes a deferral that produced no event (it timed out, or its trigger failed)
@@ -532,9 +532,13 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                 self.release()
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def finish(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def finish(self, payload: Mapping[str, Any], context: Context) -> dict[str, Any]:
         """The end of this try's wait: release the claim unless the wait itself failed (an API or
-        credential error leaves the job's fate open: the next try decides), then :meth:`complete`."""
+        credential error leaves the job's fate open: the next try decides), then :meth:`complete`.
+
+        The links are pushed again from the final summary: the logs link now ends where the job did.
+        """
+        persist_links(context, payload.get("summary") or {})
         if payload.get("status") != states.ERROR:
             self.release()
         return self.complete(payload)

@@ -9,6 +9,8 @@ module takes about as long as its slowest run, not the sum of them.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -256,6 +258,14 @@ def test_extra_links_point_at_the_job_and_its_logs(api, batch, runs):
     assert job_id in extra[job_link] and f"project={PROJECT}" in extra[job_link]
     assert extra[logs_link].startswith("https://console.cloud.google.com/logs/")
     assert summary["uid"] in extra[logs_link] and f"project={PROJECT}" in extra[logs_link]
+    # The logs link was pushed again when the job ended: its range runs from the job's creation to
+    # a little after its end, so Logs Explorer shows the job whenever the link is opened.
+    assert extra[logs_link] == summary["logs_url"]
+    start, _, end = unquote(re.search(r";timeRange=([^;?]+)", extra[logs_link]).group(1)).partition("/")
+    job = job_named(batch, summary["job_name"])
+    assert start == job.create_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ended = max(event.event_time for event in job.status.status_events)
+    assert ended < datetime.fromisoformat(end.replace("Z", "+00:00")) <= ended + timedelta(minutes=6)
 
 
 # --- the submitted job in Rendered Templates ------------------------------------------------------

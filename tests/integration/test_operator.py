@@ -68,6 +68,9 @@ def test_success_returns_compact_summary_and_pushes_links(gcp_env, emulator, mod
     ti = context["ti"]
     assert ti.xcoms["batchstream_job_link"] == summary["console_url"]
     assert summary["uid"] in ti.xcoms["batchstream_logs_link"]
+    # Pushed again once the job ended: the logs link's range now ends with the job, not 14 days on.
+    assert ti.xcoms["batchstream_logs_link"] == summary["logs_url"]
+    assert ";timeRange=" in summary["logs_url"]
     assert len(emulator.jobs()) == 1
     job = emulator.jobs()[0]
     assert job.labels["managed-by"] == "airflow-batchstream"
