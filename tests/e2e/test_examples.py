@@ -25,7 +25,8 @@ PREFLIGHT = "example_batchstream_preflight"
 FATE = "e2e_batchstream_fate"
 TRIGGER_CLASS = "airflow_batchstream.triggers.BatchStreamJobTrigger"
 
-PARTITION_DATE = "2024-05-17"
+#: A manual run for this logical date processes the last complete day before it.
+TRIGGER_DATE, PARTITION_DATE = "2024-05-17", "2024-05-16"
 BACKFILL_DATES = ["2024-03-01", "2024-03-02", "2024-03-03"]
 
 #: Airflow's own task-log lines for a task that deferred and whose trigger ran in the triggerer.
@@ -37,7 +38,7 @@ TRIGGER_FIRED_LINE = "Trigger fired event"
 def runs(api) -> dict:
     """Trigger every run the tests inspect, all at once; return their run ids (and the backfill)."""
     started = {
-        "partitioned": api.trigger(PARTITIONED, logical_date=f"{PARTITION_DATE}T00:00:00Z"),
+        "partitioned": api.trigger(PARTITIONED, logical_date=f"{TRIGGER_DATE}T00:00:00Z"),
         "array": api.trigger(ARRAY_AND_MAPPING),
         "sensor": api.trigger(SENSOR),
         "preflight": api.trigger(PREFLIGHT),
@@ -102,6 +103,26 @@ def test_partitioned_example_runs_one_job_for_its_date(api, batch, runs):
     job = job_named(batch, summary["job_name"])
     assert job.status.state.name == "SUCCEEDED"
     assert commands_of(job)[-2:] == ["--date", PARTITION_DATE]
+
+
+def test_partitioned_example_schedules_the_previous_complete_day(api, batch, runs):
+    # Unpausing it (the trigger above did) makes the scheduler create the run of the latest
+    # complete interval at once (catchup=False): the day that ended at the last midnight.
+    def scheduled():
+        listed = api.ok("GET", f"/dags/{PARTITIONED}/dagRuns", params={"run_type": "scheduled"})
+        return listed["dag_runs"] or None
+
+    run = wait_for(scheduled, timeout=120, interval=2, what=f"a scheduled run of {PARTITIONED}")[0]
+    assert api.wait_for_run(PARTITIONED, run["dag_run_id"])["state"] == "success"
+    start = datetime.fromisoformat(run["data_interval_start"])
+    end = datetime.fromisoformat(run["data_interval_end"])
+    summary = summary_of(api, PARTITIONED, run["dag_run_id"], "process_partition")
+    processed = commands_of(job_named(batch, summary["job_name"]))[-1]
+    # One whole UTC day, over before the run began, and the one its job was given.
+    assert (start.hour, start.minute, end - start) == (0, 0, timedelta(days=1))
+    assert end <= datetime.fromisoformat(run["start_date"])
+    assert processed == start.date().isoformat()
+    assert datetime.fromisoformat(run["run_after"]) - end < timedelta(days=1), "the latest complete day"
 
 
 def test_array_and_mapping_example_runs_one_array_job_and_one_job_per_input(api, batch, runs):
