@@ -132,3 +132,23 @@ def test_run_dag_asks_which_dag_when_the_file_has_several(tmp_path):
     done = run_dag(tmp_path / "home", str(dag_file))
     assert done.returncode == 2
     assert "defines 2 DAGs (my_other_pipeline, my_pipeline): name one" in done.stderr
+
+
+def test_run_dag_says_when_the_run_failed_under_a_scenario(tmp_path, migrated_airflow_db):
+    dag_file = tmp_path / "my_pipeline.py"
+    dag_file.write_text(OWN_DAG)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text('rules: [{match: {command: "app"}, exit_codes: {"0": 3}}]\n')
+    done = run_script(
+        "run-dag",
+        str(dag_file),
+        "my_pipeline",
+        BATCHSTREAM_RUN_HOME=tmp_path / "home",
+        BATCHSTREAM_RUN_DB=migrated_airflow_db,
+        BATCHSTREAM_EMULATOR_SCENARIO=scenario,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    # The job failed as the scenario said: the sensor failed with it, and the script shows why.
+    assert "task submit: success" in done.stdout and "task wait: failed" in done.stdout
+    assert "The DAG run failed" in done.stderr and "exit code 3" in done.stderr
+    assert "Done:" not in done.stdout
