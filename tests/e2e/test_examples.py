@@ -123,8 +123,9 @@ def test_partitioned_example_schedules_the_previous_complete_day(api, batch, run
         listed = api.ok("GET", f"/dags/{PARTITIONED}/dagRuns", params={"run_type": "scheduled"})
         return listed["dag_runs"] or None
 
-    run = wait_for(scheduled, timeout=120, interval=2, what=f"a scheduled run of {PARTITIONED}")[0]
-    assert api.wait_for_run(PARTITIONED, run["dag_run_id"])["state"] == "success"
+    listed = wait_for(scheduled, timeout=120, interval=2, what=f"a scheduled run of {PARTITIONED}")[0]
+    run = api.wait_for_run(PARTITIONED, listed["dag_run_id"])
+    assert run["state"] == "success"
     start = datetime.fromisoformat(run["data_interval_start"])
     end = datetime.fromisoformat(run["data_interval_end"])
     summary = summary_of(api, PARTITIONED, run["dag_run_id"], "process_partition")

@@ -1,4 +1,5 @@
-"""scripts/run-example, the README's first command: the example DAG end to end, and its exit code."""
+"""scripts/run-example, the README's first command: the example DAG end to end, and its exit code;
+scripts/run-dag, which it runs, on a user's own DAG file (the README's offline recipe)."""
 
 from __future__ import annotations
 
@@ -104,9 +105,15 @@ with DAG(
 """
 
 
-def run_dag(home, *args: str, database=None) -> subprocess.CompletedProcess:
-    """scripts/run-dag; ``database`` is a migrated one to start from instead."""
-    return run_script("run-dag", *args, BATCHSTREAM_RUN_HOME=home, BATCHSTREAM_RUN_DB=database)
+def run_dag(home, *args: str, database=None, scenario=None) -> subprocess.CompletedProcess:
+    """scripts/run-dag; ``database`` is a migrated one to start from, ``scenario`` the emulator's."""
+    return run_script(
+        "run-dag",
+        *args,
+        BATCHSTREAM_RUN_HOME=home,
+        BATCHSTREAM_RUN_DB=database,
+        BATCHSTREAM_EMULATOR_SCENARIO=scenario,
+    )
 
 
 def test_run_dag_runs_a_users_own_dag_file_against_the_emulator(tmp_path, migrated_airflow_db):
@@ -139,13 +146,8 @@ def test_run_dag_says_when_the_run_failed_under_a_scenario(tmp_path, migrated_ai
     dag_file.write_text(OWN_DAG)
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text('rules: [{match: {command: "app"}, exit_codes: {"0": 3}}]\n')
-    done = run_script(
-        "run-dag",
-        str(dag_file),
-        "my_pipeline",
-        BATCHSTREAM_RUN_HOME=tmp_path / "home",
-        BATCHSTREAM_RUN_DB=migrated_airflow_db,
-        BATCHSTREAM_EMULATOR_SCENARIO=scenario,
+    done = run_dag(
+        tmp_path / "home", str(dag_file), "my_pipeline", database=migrated_airflow_db, scenario=scenario
     )
     assert done.returncode == 1, done.stdout + done.stderr
     # The job failed as the scenario said: the sensor failed with it, and the script shows why.
