@@ -137,7 +137,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         forwarding.finish(job)
         payload = self.hook.end_payload(job, self.job_name, last_lines=forwarding.last_lines)
-        return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
+        return PokeReturnValue(is_done=True, xcom_value=self._result(payload, context))
 
     def _forwarding_of(self, job: Any, ended: bool) -> SyncForwarding:
         """This sensor's forwarding of the job's task log, started when this poke should start it.
@@ -161,12 +161,16 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
                 f"The sensor resumed without an event from BatchStreamJobTrigger, so the state of Batch "
                 f"job {self.job_name} is not known; see the triggerer's log, or run the task again."
             )
-        return self._result(event)
+        return self._result(event, context)
 
-    def _result(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The summary of a success; any other end raises a ``soft_fail``-aware failure."""
+    def _result(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        """The summary of a success; any other end raises a ``soft_fail``-aware failure.
+
+        The links are pushed again from the final summary: the logs link now ends where the job did.
+        """
         from airflow.sdk.exceptions import AirflowSensorTimeout
 
+        persist_links(context, payload.get("summary") or {})
         try:
             return states.result_from_payload(payload)
         except JobFailed as error:
