@@ -273,6 +273,8 @@ class JobLog:
         self.due = 0.0  # monotonic time of the next read; 0: as soon as possible
         self.drain_after: float | None = None  # monotonic: the read that ends the wait starts after it
         self.drained = False
+        #: Why this log can never be read (no permission, say); None while it can.
+        self.unreadable: str | None = None
         self._seen: dict[tuple[int, str], None] = {}
         self._pending: deque[TaskLine] = deque(maxlen=tail) if tail else deque()
         self._skipped = 0  # lines the tail left out
@@ -419,6 +421,15 @@ class ReaderCore:
         """A read failed: its next page (if it was one) is asked again from the start next time."""
         self._continuation = None
 
+    def give_up(self, read: Read, reason: str) -> None:
+        """A read failed for good (no permission, a filter Logging refuses): its jobs' logs are
+        not read again, and their waits end without waiting for them."""
+        self._continuation = None
+        for uid in read.uids:
+            for log in self.logs.pop(uid, ()):
+                log.unreadable = reason
+                log.drained = True
+
 
 # ----------------------------------------------------------------------------------------------
 # One wait's forwarding
@@ -440,10 +451,15 @@ class _Forwarding:
         self.job_log: JobLog | None = None
         self.given_up = False
 
-    def give_up(self, error: BaseException) -> None:
-        """Forwarding could not start (no Logging client, no credentials): the wait goes on without."""
+    def give_up(self, error: BaseException | str) -> None:
+        """Forwarding cannot go on (no Logging client, no credentials, no permission): the wait
+        goes on without it."""
         self.given_up = True
-        self.logger.warning("The job's task logs will not be forwarded: %s", error)
+        self.logger.warning(
+            "The job's task logs will not be forwarded: %s. Grant the connection's identity "
+            "logging.logEntries.list (roles/logging.viewer), or set container_logs='off'.",
+            error,
+        )
 
     def last_lines(self, task_index: int | None) -> list[str]:
         """The last lines task ``task_index`` printed, for the diagnosis ([] when not forwarded)."""
@@ -451,7 +467,7 @@ class _Forwarding:
 
     def _end(self) -> None:
         """Print the rest (the tail included), saying so if the last read never came."""
-        if not self.job_log.drained:
+        if self.job_log.unreadable is None and not self.job_log.drained:
             self.logger.warning(
                 "The job's task log could not be read to its end within %.0fs (Cloud Logging kept "
                 "refusing reads?): later lines are missing here; the logs link shows them all.",
@@ -469,9 +485,12 @@ class _Forwarding:
         self.reader = None
 
     def _print(self, job_log: JobLog) -> None:
-        if job_log is self.job_log:
-            for line in job_log.take():
-                self.logger.info("%s", line)
+        if job_log is not self.job_log:
+            return
+        for line in job_log.take():
+            self.logger.info("%s", line)
+        if job_log.unreadable is not None and not self.given_up:
+            self.give_up(job_log.unreadable)
 
 
 class SyncForwarding(_Forwarding):

@@ -57,6 +57,13 @@ log = logging.getLogger(__name__)
 RPC_TIMEOUT = 30.0
 #: Severity from which a line counts as stderr (Batch writes stderr as ERROR, stdout as INFO).
 STDERR_SEVERITY = 500
+#: Errors a later read would meet again: the reads of those jobs stop.
+PERMANENT_ERRORS = (
+    api_exceptions.PermissionDenied,
+    api_exceptions.Unauthenticated,
+    api_exceptions.InvalidArgument,
+    api_exceptions.NotFound,
+)
 #: gRPC's default 4 MiB receive limit would turn a large page into a RESOURCE_EXHAUSTED that looks
 #: like a quota refusal; the generated transports lift it the same way for the channels they make.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
@@ -119,8 +126,13 @@ class _Reader:
         self.core.ingest(read, [line_of(entry) for entry in response.entries], response.next_page_token)
 
     def failed(self, read: Read, error: BaseException) -> None:
-        """A read failed: its jobs are read again later, after a pause. Never raised to a wait: a
-        task does not fail because its log could not be read."""
+        """A read failed: its jobs are read again later, after a pause, or never again when the
+        error will not go away. Never raised to a wait: a task does not fail because its log
+        could not be read."""
+        if isinstance(error, PERMANENT_ERRORS):
+            log.warning("Cannot read task logs of project %s: %s", self.core.project, error)
+            self.core.give_up(read, f"Cloud Logging refused to read them ({error})")
+            return
         self.core.abandon(read)
         pause = self.core.budget.refused()
         if isinstance(error, api_exceptions.ResourceExhausted):
@@ -195,6 +207,9 @@ class AsyncLogReader(_Reader):
                 self.answered(read, response)
             except Exception as error:  # this task serves every wait: it must not die
                 self.failed(read, error)
+                for job_log, arrived in self._arrived.items():
+                    if job_log.unreadable is not None:
+                        arrived.set()
                 continue
             for uid in read.uids:
                 for job_log in self.core.logs.get(uid, ()):

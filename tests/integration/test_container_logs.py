@@ -147,6 +147,28 @@ async def test_the_trigger_logs_its_job_lines_and_keeps_the_event_small(gcp_env,
     assert states.diagnosis_of(payload).endswith("[task 1 stderr] ValueError: bad row 7")
 
 
+@pytest.mark.parametrize("deferred", [False, True], ids=["worker", "deferred"])
+async def test_a_log_logging_refuses_to_read_ends_forwarding_not_the_wait(
+    gcp_env, emulator, batch_client, deferred
+):
+    emulator.set_faults(rpcs=["ListLogEntries"], fraction=1.0, codes=["PERMISSION_DENIED"])
+    name = submit(batch_client, "no-permission-deferred" if deferred else "no-permission-worker")
+    started = time.monotonic()
+    with recorded() as events:
+        if deferred:
+            payload = await arun_trigger(BatchStreamJobTrigger(job_name=name, poll_interval=0.2))
+        else:
+            hook = BatchStreamHook()
+            payload = await asyncio.to_thread(
+                hook.wait_for_job, name, poll_interval=0.2, deadline=time.time() + 60
+            )
+    assert payload["status"] == "success"
+    assert time.monotonic() - started < 20  # not the drain's ten minutes
+    assert emulator.call_counts["ListLogEntries"] == 1  # not asked again
+    warnings = [m for m in messages(events) if "will not be forwarded" in m]
+    assert len(warnings) == 1 and "roles/logging.viewer" in warnings[0], messages(events)
+
+
 @pytest.mark.parametrize("mode", ["poke", "deferrable", "reschedule"])
 def test_the_sensor_forwards_the_lines_once_in_every_mode(gcp_env, emulator, batch_client, mode):
     emulator.set_scenario([{"match": {"command": "noisy"}, "exit_codes": {"1": 3}, "output": PRINTS}])
