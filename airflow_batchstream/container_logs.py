@@ -307,8 +307,11 @@ class JobLog:
         for key in [key for key in self._seen if key[0] < bound]:
             del self._seen[key]
         self.due = started + self.interval
-        if self.drain_after is not None and started >= self.drain_after:
-            self.drained = True
+        if self.drain_after is not None:
+            if started >= self.drain_after:
+                self.drained = True
+            else:  # the read that ends the log is still to come, and comes when due
+                self.due = min(self.due, self.drain_after)
 
     def drain(self, after: float) -> None:
         """The job ended: one more complete read, started after ``after`` (monotonic), ends the log."""

@@ -158,3 +158,12 @@ def test_the_core_reads_due_jobs_together_and_pages_before_moving_on():
     assert [log.take() for log in logs] == [["[task 0] line 1"], ["[task 0] line 3"], ["[task 0] line 2"]]
     assert core.next_read(now=5.0, wall_ns=T0) is None  # nobody is due before its interval
     assert core.next_read(now=10.0, wall_ns=T0) is not None
+
+
+def test_a_read_before_the_drain_time_does_not_postpone_the_last_read():
+    log = JobLog("u", T0, tail=None, interval=30)
+    log.drain(after=105.0)
+    log.read_complete(T0, started=100.0)  # began before the job's last lines were due
+    assert not log.drained and log.due == 105.0
+    log.read_complete(T0, started=105.5)
+    assert log.drained
