@@ -173,9 +173,8 @@ def job_filters(
     for uid, stamp in sorted(since.items(), key=lambda item: (item[1], item[0])):
         same_group = bool(groups) and groups[-1][0] == stamp
         if same_group:
-            # Measured, not estimated: one uid alone gets no parentheses.
-            grown = _group(stamp, [*groups[-1][1], uid])
-            added = len(grown) - len(_group(stamp, groups[-1][1]))
+            # ' OR "uid"', and the parentheses a second uid brings (see _group).
+            added = len(" OR ") + len(quote(uid)) + (2 if len(groups[-1][1]) == 1 else 0)
         else:
             added = len(_group(stamp, [uid])) + (len(" OR ") if groups else 0)
         if length + added > max_chars and groups:

@@ -57,6 +57,10 @@ def test_thousands_of_jobs_are_split_into_filters_within_20000_characters():
 
 def test_a_small_limit_splits_sooner_and_never_cuts_a_job():
     since = {uid(n): T0 for n in range(10)}
+    for limit in range(200, 700, 7):  # every split point: the length is counted exactly
+        filters = job_filters("proj", since, max_chars=limit)
+        assert all(len(text) <= limit for text, _ in filters), limit
+        assert sorted(u for _, uids in filters for u in uids) == sorted(since)
     filters = job_filters("proj", since, max_chars=400)
     assert len(filters) > 1
     assert all(len(text) <= 400 for text, _ in filters)
