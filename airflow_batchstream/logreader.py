@@ -64,6 +64,9 @@ PERMANENT_ERRORS = (
     api_exceptions.InvalidArgument,
     api_exceptions.NotFound,
 )
+#: Failures in a row (other than quota refusals) after which the jobs of the failing read are no
+#: longer read: Logging cannot be reached from here.
+MAX_FAILURES = 3
 #: gRPC's default 4 MiB receive limit would turn a large page into a RESOURCE_EXHAUSTED that looks
 #: like a quota refusal; the generated transports lift it the same way for the channels they make.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
@@ -95,6 +98,7 @@ class _Reader:
         self.core = core
         self.reads = 0  # requests made (for tests and the benchmark)
         self.refusals = 0  # RESOURCE_EXHAUSTED answers
+        self.failures = 0  # other failures in a row
 
     def request(self, read: Read) -> ListLogEntriesRequest:
         return ListLogEntriesRequest(
@@ -123,6 +127,7 @@ class _Reader:
 
     def answered(self, read: Read, response: Any) -> None:
         self.core.budget.served()
+        self.failures = 0
         self.core.ingest(read, [line_of(entry) for entry in response.entries], response.next_page_token)
 
     def failed(self, read: Read, error: BaseException) -> None:
@@ -133,6 +138,14 @@ class _Reader:
             log.warning("Cannot read task logs of project %s: %s", self.core.project, error)
             self.core.give_up(read, f"Cloud Logging refused to read them ({error})")
             return
+        if not isinstance(error, api_exceptions.ResourceExhausted):
+            self.failures += 1
+            if self.failures >= MAX_FAILURES:
+                # Unreachable (a network without access to Logging, say): the waits end on time.
+                log.warning("Cannot reach Cloud Logging for project %s: %s", self.core.project, error)
+                self.core.give_up(read, f"Cloud Logging could not be reached ({error})")
+                self.failures = 0
+                return
         self.core.abandon(read)
         pause = self.core.budget.refused()
         if isinstance(error, api_exceptions.ResourceExhausted):

@@ -49,8 +49,10 @@ def wait_for_event(trigger) -> dict:
             return event.payload
         raise AssertionError("the trigger ended without an event")
 
+    from airflow_batchstream.states import diagnosis_of
+
     payload = asyncio.run(first_event())
-    return {"status": payload["status"], "error": payload.get("error"), "message": payload["message"]}
+    return {"status": payload["status"], "error": payload.get("error"), "message": diagnosis_of(payload)}
 
 
 def defer_then_wait(conn: str, job: str, impersonate: str | None) -> dict:

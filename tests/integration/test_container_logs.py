@@ -148,11 +148,14 @@ async def test_the_trigger_logs_its_job_lines_and_keeps_the_event_small(gcp_env,
 
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["worker", "deferred"])
+@pytest.mark.parametrize(("code", "calls"), [("PERMISSION_DENIED", 1), ("UNAVAILABLE", 3)])
 async def test_a_log_logging_refuses_to_read_ends_forwarding_not_the_wait(
-    gcp_env, emulator, batch_client, deferred
+    gcp_env, emulator, batch_client, monkeypatch, deferred, code, calls
 ):
-    emulator.set_faults(rpcs=["ListLogEntries"], fraction=1.0, codes=["PERMISSION_DENIED"])
-    name = submit(batch_client, "no-permission-deferred" if deferred else "no-permission-worker")
+    """No permission ends forwarding at once; Logging out of reach, after three failed reads."""
+    monkeypatch.setattr(container_logs, "BUDGET_WINDOW", 6.0)  # pauses of a second or two
+    emulator.set_faults(rpcs=["ListLogEntries"], fraction=1.0, codes=[code])
+    name = submit(batch_client, f"{code.lower().replace('_', '-')}-{'deferred' if deferred else 'worker'}")
     started = time.monotonic()
     with recorded() as events:
         if deferred:
@@ -164,7 +167,7 @@ async def test_a_log_logging_refuses_to_read_ends_forwarding_not_the_wait(
             )
     assert payload["status"] == "success"
     assert time.monotonic() - started < 20  # not the drain's ten minutes
-    assert emulator.call_counts["ListLogEntries"] == 1  # not asked again
+    assert emulator.call_counts["ListLogEntries"] == calls  # then not asked again
     warnings = [m for m in messages(events) if "will not be forwarded" in m]
     assert len(warnings) == 1 and "roles/logging.viewer" in warnings[0], messages(events)
 

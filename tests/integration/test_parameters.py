@@ -82,6 +82,8 @@ OPERATOR_CASES: list[tuple[str, Any, str, str]] = [
     ("timeout", -5, "P-RANGE", "above 0"),
     ("cancel_on_kill", "yes", "P-TYPE", "a string is not a boolean"),
     ("reattach", 0, "P-TYPE", "expected True or False"),
+    ("container_logs", "some", "P-CHOICE", "neither 'all' nor 'off' nor a number of lines"),
+    ("container_logs", 0, "P-RANGE", "outside at least 1"),
     ("image_check", "maybe", "P-CHOICE", "not one of error, warn, off"),
     ("pin_image_digest", "true", "P-TYPE", "a string is not a boolean"),
     ("registry_url", "ftp://mirror", "P-FORM", "https://HOST"),
@@ -99,6 +101,7 @@ SENSOR_CASES: list[tuple[str, Any, str, str]] = [
     ("deferrable", "true", "P-TYPE", "a string is not a boolean"),
     ("poll_interval", "soon", "P-TYPE", "got the string 'soon'"),
     ("poll_interval", -1, "P-RANGE", "at least 0"),
+    ("container_logs", True, "P-CHOICE", "neither 'all' nor 'off' nor a number of lines"),
 ]
 
 OPERATOR_BASE = {"task_id": "crunch", "image_uri": IMAGE, "location": LOCATION, "project_id": PROJECT}
