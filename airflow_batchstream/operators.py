@@ -73,9 +73,36 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param memory_mib: memory per task in MiB, at least 1; Batch's default (2000) when None.
     :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``; Batch's choice when None. Arm
         families (``t2a``, ``c4a``, ...) select the arm64 image. (templated)
-    :param spot: run on Spot VMs (``provisioningModel`` ``SPOT``).
+    :param provisioning_model: ``STANDARD``, ``SPOT``, ``FLEX_START`` (Dynamic Workload Scheduler's
+        best-effort start, at most 7 days of run time) or ``RESERVATION_BOUND``; Batch's default (standard)
+        when None.
+    :param spot: run on Spot VMs: the short form of ``provisioning_model='SPOT'``.
+    :param accelerator_type: GPU type attached to each VM, e.g. ``nvidia-tesla-t4`` or ``nvidia-l4`` (N1
+        machine types take attached GPUs; accelerator-optimized ones, ``a2-*``, ``a3-*``, ``a4-*``, ``g2-*``,
+        come with theirs and need none). (templated)
+    :param accelerator_count: GPUs of ``accelerator_type`` per VM; 1 when None.
+    :param install_gpu_drivers: let Batch install the GPU drivers; when None, on for a job that asks for GPUs
+        (``accelerator_type`` or an accelerator-optimized ``machine_type``). ``False`` needs drivers in the
+        boot image.
+    :param gpu_driver_version: NVIDIA driver version Batch installs, e.g. ``535.104.05`` (with
+        ``accelerator_type``); Batch's choice when None.
+    :param boot_disk_size_gb: boot disk size in GB, at least the image's (30 for Batch's images); Batch sizes
+        it from the image and tasks when None.
+    :param boot_disk_type: ``pd-balanced`` (Batch's default), ``pd-ssd``, ``pd-standard``, ``pd-extreme`` or a
+        ``hyperdisk-*`` type.
+    :param boot_disk_image: VM image: ``batch-debian``, ``batch-cos``, ``batch-hpc-rocky``, or
+        ``projects/P/global/images/[family/]I``; Batch's default when None. (templated)
+    :param boot_disk_mib: extra boot disk per task in MiB, added to Batch's own sizing (Batch ignores it when
+        ``boot_disk_size_gb`` is set).
+    :param reservation: Compute Engine reservation the VMs consume (its name), or ``NO_RESERVATION``; any
+        matching reservation when None. (templated)
+    :param min_cpu_platform: minimum CPU platform, e.g. ``Intel Ice Lake``.
+    :param instance_template: global instance template of the job's project (name,
+        ``global/instanceTemplates/T`` or ``projects/P/global/instanceTemplates/T``) that gives the VMs
+        instead of the parameters above: not with ``machine_type``, GPU, boot disk, provisioning, reservation
+        or CPU platform parameters. (templated)
     :param max_run_duration: per-task time limit: seconds, or a duration string ``"3600s"`` (Batch fails a job
-        still running after 14 days, whatever it says).
+        still running after 14 days, 7 with ``FLEX_START``, whatever it says).
     :param max_retries: Batch task retries, 0-10. Above 0 the task spec also gets one ``RETRY_TASK`` lifecycle
         policy on the infrastructure exit codes (50001-50004, 50006) and ``retry_exit_codes``, and such a
         policy fails every other non-zero exit code without retry.
@@ -167,7 +194,19 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         cpu_milli: int | None = None,
         memory_mib: int | None = None,
         machine_type: str | None = None,
+        provisioning_model: str | None = None,
         spot: bool = False,
+        accelerator_type: str | None = None,
+        accelerator_count: int | None = None,
+        install_gpu_drivers: bool | None = None,
+        gpu_driver_version: str | None = None,
+        boot_disk_size_gb: int | None = None,
+        boot_disk_type: str | None = None,
+        boot_disk_image: str | None = None,
+        boot_disk_mib: int | None = None,
+        reservation: str | None = None,
+        min_cpu_platform: str | None = None,
+        instance_template: str | None = None,
         max_run_duration: int | float | str | None = None,
         max_retries: int = 0,
         retry_exit_codes: Sequence[int] | None = None,

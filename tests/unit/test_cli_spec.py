@@ -183,7 +183,7 @@ def test_render_has_one_flag_per_job_parameter_with_the_table_help_and_defaults(
     entries: dict[str, str] = {}
     for line in parser.format_help().splitlines():
         if line.startswith("  -"):
-            flag = line.split()[0]
+            flag = line.split()[0].rstrip(",")  # "--x, --no-x" for a flag with a negative form
             entries[flag] = line
         elif line.startswith("   ") and entries:
             entries[flag] += line
