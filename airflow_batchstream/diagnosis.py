@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_batchstream.states import Outcome, outcome_of, state_name
-from airflow_batchstream.summary import task_counts, to_epoch
+from airflow_batchstream.summary import task_counts, timeline, to_epoch
 
 if TYPE_CHECKING:
     from google.cloud.batch_v1 import Job, Task
@@ -101,6 +101,17 @@ def _iso(value: Any) -> str:
     return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _queued_advice(job: Job) -> str:
+    """How long a job has waited in QUEUED, and what makes Batch find VMs for it sooner."""
+    queued = timeline(job).get("queued", 0.0)
+    return (
+        f"It has been QUEUED for {queued:.0f} s: Batch keeps a job queued until it can get its VMs "
+        "(capacity, quota), and fails it after 2 days queued. GPUs are the usual shortage: allow more "
+        "zones (allowed_locations), use provisioning_model='FLEX_START' (it waits for capacity by design) "
+        "or a reservation, or choose another accelerator type."
+    )
+
+
 def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ()) -> str:
     """Why a job is not a success.
 
@@ -132,6 +143,8 @@ def diagnose(job: Job | None, *, job_name: str = "", tasks: Iterable[Task] = ())
         lines.append("The job was cancelled (by a user, an API call or a killed Airflow task).")
     elif outcome is Outcome.DELETED:
         lines.append("The job is being deleted; its results cannot be awaited.")
+    elif state_name(job.status.state) == "QUEUED":
+        lines.append(_queued_advice(job))
     events = _last_events(job)
     if events:
         lines.append("Last status events:")

@@ -325,7 +325,9 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
+        from airflow_batchstream.jobspec.render import describe_boot_disk
         from airflow_batchstream.preflight import REGISTRY_RETRY, ImageUnreadable, preflight_image
+        from airflow_batchstream.preflight.media import format_size
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:
@@ -339,6 +341,14 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             )
         except (ImageUnreadable, ValueError) as exc:
             return self._image_problem(f"The image {self.image_uri} cannot be checked: {exc}")
+        self.log.info(
+            "Image %s: %d layers, %s compressed, streamed as tasks read it instead of pulled whole; "
+            "boot disk: %s",
+            self.image_uri,
+            len(result.layers),
+            format_size(result.total_size),
+            describe_boot_disk(job),
+        )
         if result.problems:
             text = format_problems(result.problems)
             if errors(result.problems):

@@ -343,6 +343,20 @@ def boot_disk_fragment(
     return disk or None
 
 
+def describe_boot_disk(job: Mapping[str, Any]) -> str:
+    """The boot disk a rendered job asks for, in words: ``200 GB pd-ssd, image batch-cos``."""
+    first = (job.get("allocationPolicy") or {}).get("instances") or [{}]
+    if first[0].get("instanceTemplate"):
+        return f"the instance template's ({first[0]['instanceTemplate']})"
+    disk = (first[0].get("policy") or {}).get("bootDisk") or {}
+    size = f"{disk['sizeGb']} GB" if disk.get("sizeGb") else "sized by Batch"
+    extra = ((job.get("taskGroups") or [{}])[0].get("taskSpec") or {}).get("computeResource") or {}
+    if extra.get("bootDiskMib") and not disk.get("sizeGb"):
+        size += f" + {extra['bootDiskMib']} MiB per task"
+    image = disk.get("image") or "Batch's default image"
+    return f"{size}, {disk.get('type') or 'pd-balanced'}, image {image}"
+
+
 def gpu_drivers(install: bool | None, accelerator_type: str | None, machine_type: str | None) -> bool:
     """Whether Batch installs GPU drivers: as asked, or (None) when the job asks for GPUs.
 
