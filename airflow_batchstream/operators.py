@@ -159,7 +159,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param registry_url: registry base URL for the preflight (private mirrors, tests; plain HTTP only on
         loopback); empty or None means the image's own host. (templated)
     :param validation_policy: ``ValidationPolicy`` for the inferred rules (multi-regions, gcr.io hosts, OCI
-        types); its defaults when None.
+        types, GPU rules); its defaults when None.
     :param gcp_conn_id: the Google provider's Airflow connection. (templated)
     :param impersonation_chain: service account e-mail(s) to impersonate. (templated)
 

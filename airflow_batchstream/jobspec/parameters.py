@@ -478,8 +478,8 @@ OPERATOR_PARAMETERS: Mapping[str, Parameter] = {
         ),
         Parameter(
             "validation_policy", validation_policy, "ValidationPolicy | None", None,
-            "`ValidationPolicy` for the inferred rules (multi-regions, gcr.io hosts, OCI types); its "
-            "defaults when None",
+            "`ValidationPolicy` for the inferred rules (multi-regions, gcr.io hosts, OCI types, GPU "
+            "rules); its defaults when None",
         ),
         *_CONNECTION,
     ),
