@@ -5,7 +5,7 @@ empty layer (IS-7: the gzipped empty tar, the empty tar's diff id, a zero-size o
 small layer whose tar has no entries), an image for another platform or an index without the
 job's (IS-11), content that does not hash to its digest (REG-1), a media type that contradicts
 itself or is no image manifest (REG-3), an OCI artifact instead of an image (REG-4).
-docs/batch-facts.md sections 4 and 5 hold the facts; the rule catalog (``jobspec/catalog.py``)
+docs/batch-facts.md sections 4 and 5 hold the facts; the rule catalog (``jobspec/catalog/``)
 their sources.
 """
 

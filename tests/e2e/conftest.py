@@ -1,13 +1,11 @@
 """Session fixtures for the end-to-end tests: the Batch emulator and a real Airflow 3 on loopback.
 
-One stack serves the whole session (starting Airflow costs about a minute on two cores). When a test
+One stack serves the whole session (starting Airflow costs 15-25 s on two cores). When a test
 fails, the tail of every process log is attached to its report; when the stack cannot start, the
 fixture error carries those logs.
 """
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -25,13 +23,6 @@ EMULATOR_SPEED = 2.0
 #: Any project and location work against the emulator; these are what the example DAGs default to.
 PROJECT = "example-project"
 LOCATION = "us-central1"
-
-
-def pytest_collection_modifyitems(items):
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.e2e)
 
 
 #: What the failure report needs from the session fixtures (set as they start).
@@ -90,7 +81,7 @@ def e2e_registry(request):
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(e2e_dir, e2e_emulator_address, e2e_registry):
+def airflow_stack(e2e_dir, e2e_emulator_address, e2e_registry, migrated_airflow_db):
     """API server, scheduler, DAG processor and triggerer, with dags/ and tests/e2e/dags/."""
     extra_env = {"BATCHSTREAM_EMULATOR_HOST": e2e_emulator_address}
     if e2e_registry is not None:
@@ -98,6 +89,7 @@ def airflow_stack(e2e_dir, e2e_emulator_address, e2e_registry):
     stack = AirflowStack(
         home=e2e_dir / "airflow-home",
         dag_folders=[EXAMPLE_DAGS, E2E_DAGS],
+        database=migrated_airflow_db,
         extra_env=extra_env,
     )
     try:
@@ -120,6 +112,15 @@ def api(airflow_stack):
     client = AirflowApi(airflow_stack)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def end_job(e2e_emulator_address):
+    """Ends a job the scenario holds RUNNING, successfully, from the test (the emulator runs in its
+    own process): how a test drives a job past the moment it needs it running."""
+    from airflow_batchstream.emulator.client import finish_job
+
+    return lambda name: finish_job(name, address=e2e_emulator_address)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """A real Airflow 3 (API server, scheduler, DAG processor, triggerer) and the Batch emulator on loopback.
 
-Everything here starts real processes the way a user would (``airflow db migrate``, ``airflow
-api-server`` ...), so the end-to-end tests see what a deployment sees. The Airflow configuration lives
-in two dictionaries: :data:`SHARED_AIRFLOW_CONFIG` holds what docker-compose.yaml must set the same
-way (``tests/unit/test_compose.py`` checks it), :func:`local_airflow_config` adds what only makes
-sense for this throwaway, single-machine stack (ports, SQLite path, short intervals).
+Everything here starts real processes the way a user would (``airflow api-server``, ``airflow
+scheduler`` ... on a database ``airflow db migrate`` made), so the end-to-end tests see what a
+deployment sees. The Airflow configuration lives in two dictionaries: :data:`SHARED_AIRFLOW_CONFIG`
+holds what docker-compose.yaml must set the same way (``tests/unit/test_compose.py`` checks it),
+:func:`local_airflow_config` adds what only makes sense for this throwaway, single-machine stack
+(ports, SQLite path, short intervals).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 EXAMPLE_DAGS = REPO / "dags"
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
-SCENARIO = REPO / "airflow_batchstream" / "emulator" / "scenarios" / "e2e.yaml"
+SCENARIO = Path(__file__).resolve().parent / "scenario.yaml"
 
 #: Airflow settings the e2e stack and docker-compose.yaml share (as ``AIRFLOW__SECTION__KEY``).
 SHARED_AIRFLOW_CONFIG: dict[str, str] = {
@@ -221,10 +223,15 @@ def _address_in(text: str) -> str | None:
 
 @dataclass
 class AirflowStack:
-    """A migrated metadata database in ``home`` and the four Airflow processes serving it."""
+    """A migrated metadata database in ``home`` and the four Airflow processes serving it.
+
+    :param database: a database ``airflow db migrate`` made (the suite migrates one per run, see
+        ``migrated_airflow_db``); the stack starts from a copy of it in ``home``.
+    """
 
     home: Path
     dag_folders: list[Path]
+    database: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     services: list[Service] = field(default_factory=list)
@@ -249,25 +256,11 @@ class AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self._local = local_airflow_config(self.home, self.api_port, self.dag_folders)
 
-    def airflow(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
-        """Run one ``airflow`` CLI command against this stack and return its completed process."""
-        return subprocess.run(
-            [str(VENV_BIN / "airflow"), *args],
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
     def start(self) -> None:
         # The passwords file is written up front so the tests know the admin password; the simple
         # auth manager only generates passwords for users missing from it.
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}) + "\n")
-        migrated = self.airflow("db", "migrate")
-        if migrated.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+        shutil.copyfile(self.database, self.home / "airflow.db")
         local_args = {
             "api-server": ["--host", "127.0.0.1", "--port", str(self.api_port)],
             # One AIRFLOW_HOME for all: the API server reads task and trigger logs from its files,

@@ -89,6 +89,17 @@ def assert_deferred_to_the_triggerer(api, dag_id: str, run_id: str, task_id: str
     assert TRIGGER_FIRED_LINE in log, log[-3000:]
 
 
+def _wait_for_state(api, dag_id, run_id, task_id, state, timeout=180.0) -> dict:
+    def reached():
+        api.stack.check_alive()
+        ti = api.task_instance(dag_id, run_id, task_id)
+        if ti["state"] in ("failed", "success") and state not in ("failed", "success"):
+            raise AssertionError(f"{task_id} ended {ti['state']} before reaching {state}")
+        return ti if ti["state"] == state else None
+
+    return wait_for(reached, timeout=timeout, interval=0.5, what=f"{task_id} to be {state}")
+
+
 # --- every example succeeds -----------------------------------------------------------------------
 
 
@@ -126,13 +137,18 @@ def test_array_and_mapping_example_runs_one_array_job_and_one_job_per_input(api,
     assert tables == {"orders", "customers", "invoices"}
 
 
-def test_sensor_example_waits_on_the_submitted_job(api, batch, runs):
+def test_sensor_example_waits_on_the_submitted_job(api, batch, runs, end_job):
     run_id = runs["sensor"]
+    # The scenario holds the job RUNNING: the sensor's first check finds it running and the
+    # sensor defers, however long its worker took to start; then the test ends the job.
+    _wait_for_state(api, SENSOR, run_id, "wait_for_job", "deferred")
+    submitted = summary_of(api, SENSOR, run_id, "submit")
+    assert job_named(batch, submitted["job_name"]).status.state.name == "RUNNING"
+    end_job(submitted["job_name"])
+
     assert api.wait_for_run(SENSOR, run_id)["state"] == "success"
     tis = {ti["task_id"]: ti for ti in api.task_instances(SENSOR, run_id)}
     assert {ti["state"] for ti in tis.values()} == {"success"}, tis
-
-    submitted = summary_of(api, SENSOR, run_id, "submit")
     sensed = summary_of(api, SENSOR, run_id, "wait_for_job")
     # The operator returned right after submission; the sensor saw the same job end.
     assert submitted["state"] != "SUCCEEDED"
@@ -217,17 +233,6 @@ def test_backfill_submits_one_job_per_date(api, batch, runs):
 
 
 # --- deferral, kill, failure diagnosis, links ----------------------------------------------------
-
-
-def _wait_for_state(api, dag_id, run_id, task_id, state, timeout=180.0) -> dict:
-    def reached():
-        api.stack.check_alive()
-        ti = api.task_instance(dag_id, run_id, task_id)
-        if ti["state"] in ("failed", "success") and state not in ("failed", "success"):
-            raise AssertionError(f"{task_id} ended {ti['state']} before reaching {state}")
-        return ti if ti["state"] == state else None
-
-    return wait_for(reached, timeout=timeout, interval=0.5, what=f"{task_id} to be {state}")
 
 
 def test_marking_a_deferred_task_failed_cancels_its_job(api, batch, runs):

@@ -13,13 +13,13 @@ new id, so the old try no longer sees its claim in the Task State Store).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from typing import Any
 
 import pytest
 
-from airflow_batchstream.emulator.client import finish_job
 from airflow_batchstream.identity import LINEAGE_KEY, lineage_hash
 from tests.e2e.conftest import LOCATION, PROJECT
 from tests.e2e.harness import wait_for
@@ -85,28 +85,50 @@ def clear(api, run_id: str, task_id: str) -> None:
     assert [ti["task_id"] for ti in cleared["task_instances"]] == [task_id], cleared
 
 
-@pytest.fixture(scope="module")
-def end(e2e_emulator_address):
-    """Ends a held job successfully, from this process (the emulator runs in its own)."""
-    return lambda job: finish_job(job, address=e2e_emulator_address)
+#: The e2e DAG whose job is held RUNNING with this marker until cancelled (tests/e2e/dags).
+FATE, HOLD = "e2e_batchstream_fate", {"marker": "batchstream-e2e-hold"}
 
 
-def test_clearing_a_deferred_task_gives_the_new_try_a_fresh_job(api, batch, run_id, end):
+@contextlib.contextmanager
+def a_younger_trigger(api):
+    """A deferred task, in another DAG, whose trigger is younger than every trigger before it.
+
+    SQLite gives a new row the largest id plus one. Were a cleared try's trigger the youngest, the
+    next try's trigger could get its id once Airflow deleted it, and a triggerer that had not yet
+    seen it go (Airflow 3.3.2) would keep running the old trigger, with the old job, for the new
+    try. A younger trigger alive meanwhile keeps every new id above it.
+    """
+    fate_run = api.trigger(FATE, conf=HOLD)
+    wait_for(
+        lambda: api.task_instance(FATE, fate_run, "scripted_job")["state"] == "deferred",
+        timeout=180,
+        interval=0.5,
+        what=f"{FATE} to defer",
+    )
+    try:
+        yield
+    finally:
+        path = f"/dags/{FATE}/dagRuns/{fate_run}/taskInstances/scripted_job"
+        api.ok("PATCH", path, json={"new_state": "failed"})  # its trigger's on_kill cancels its job
+
+
+def test_clearing_a_deferred_task_gives_the_new_try_a_fresh_job(api, batch, run_id, end_job):
     task = "clear_deferred"
     task_instance(api, run_id, task, state="deferred", try_number=1)
     old = the_job(batch, run_id, task, "-t1", states=("RUNNING",))
 
-    clear(api, run_id, task)
-    new = the_job(batch, run_id, task, "-t2")
-    the_job(batch, run_id, task, "-t1", states=("CANCELLED",))
-    task_instance(api, run_id, task, state="deferred", try_number=2)
-    end(new)
+    with a_younger_trigger(api):
+        clear(api, run_id, task)
+        new = the_job(batch, run_id, task, "-t2")
+        the_job(batch, run_id, task, "-t1", states=("CANCELLED",))
+        task_instance(api, run_id, task, state="deferred", try_number=2)
+    end_job(new)
 
     task_instance(api, run_id, task, state="success", try_number=2)
     assert jobs_of(batch, run_id, task) == {old: "CANCELLED", new: "SUCCEEDED"}
 
 
-def test_clearing_a_worker_waiting_task_gives_the_new_try_a_fresh_job(api, batch, run_id, end):
+def test_clearing_a_worker_waiting_task_gives_the_new_try_a_fresh_job(api, batch, run_id, end_job):
     task = "clear_worker"
     task_instance(api, run_id, task, state="running", try_number=1)
     old = the_job(batch, run_id, task, "-t1", states=("RUNNING",))
@@ -117,7 +139,7 @@ def test_clearing_a_worker_waiting_task_gives_the_new_try_a_fresh_job(api, batch
     log_says(api, run_id, task, 1, "a user cleared the running try")
     new = the_job(batch, run_id, task, "-t2")
     task_instance(api, run_id, task, state="running", try_number=2)
-    end(new)
+    end_job(new)
 
     task_instance(api, run_id, task, state="success", try_number=2)
     assert jobs_of(batch, run_id, task) == {old: "CANCELLED", new: "SUCCEEDED"}
@@ -128,7 +150,7 @@ def parent_of(pid: int) -> int:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
-def test_a_lost_worker_is_retried_and_the_retry_adopts_the_job(api, batch, run_id, end):
+def test_a_lost_worker_is_retried_and_the_retry_adopts_the_job(api, batch, run_id, end_job):
     task = "worker_lost"
     ti = task_instance(api, run_id, task, state="running", try_number=1)
     job = the_job(batch, run_id, task, "-t1", states=("RUNNING",))
@@ -142,13 +164,13 @@ def test_a_lost_worker_is_retried_and_the_retry_adopts_the_job(api, batch, run_i
 
     # Its heartbeat stops; Airflow fails the try and retries it; the retry adopts the running job.
     log_says(api, run_id, task, 2, f"Re-attaching to Batch job {job} of try 1")
-    end(job)
+    end_job(job)
 
     task_instance(api, run_id, task, state="success", try_number=2)
     assert jobs_of(batch, run_id, task) == {job: "SUCCEEDED"}
 
 
-def test_a_scheduler_restart_hands_the_waiting_jobs_to_the_new_tries(api, batch, run_id, end):
+def test_a_scheduler_restart_hands_the_waiting_jobs_to_the_new_tries(api, batch, run_id, end_job):
     tasks = ["scheduler_restart_a", "scheduler_restart_b"]
     jobs = {}
     for task in tasks:
@@ -172,7 +194,7 @@ def test_a_scheduler_restart_hands_the_waiting_jobs_to_the_new_tries(api, batch,
         log_says(api, run_id, task, 1, f"Batch job {jobs[task]} left running")
     for task in tasks:
         task_instance(api, run_id, task, state="running", try_number=2)
-        end(jobs[task])
+        end_job(jobs[task])
 
     for task in tasks:
         task_instance(api, run_id, task, state="success", try_number=2)

@@ -1,6 +1,6 @@
 """The operator inside real Airflow task runs: ``dag.test()`` renders templates and runs triggers.
 
-One subprocess (its own AIRFLOW_HOME, a migrated SQLite DB, an emulator) runs a DAG file for
+One subprocess (its own AIRFLOW_HOME, a copy of the migrated SQLite DB, an emulator) runs a DAG file for
 several logical dates, one of them deferrable (so the trigger goes through Airflow's serde and its
 inline triggerer), and reports what Batch saw. A subprocess keeps Airflow's global configuration
 and ORM set-up out of every other test.
@@ -67,8 +67,8 @@ print("RESULT " + json.dumps({"runs": results, "jobs": jobs, "calls": emulator.c
 
 
 @pytest.fixture(scope="module")
-def dagtest_report(tmp_path_factory) -> dict:
-    return run_dag_file(tmp_path_factory.mktemp("airflow-home"), DAG_FILE, RUNNER)[0]
+def dagtest_report(tmp_path_factory, migrated_airflow_db) -> dict:
+    return run_dag_file(tmp_path_factory.mktemp("airflow-home"), migrated_airflow_db, DAG_FILE, RUNNER)[0]
 
 
 def test_every_run_succeeds_including_the_deferred_one(dagtest_report):

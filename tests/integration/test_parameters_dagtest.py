@@ -59,8 +59,9 @@ print("RESULT " + json.dumps({"states": states, "calls": emulator.call_counts, "
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> dict:
-    result, log = run_dag_file(tmp_path_factory.mktemp("airflow-home"), DAG_FILE, RUNNER)
+def report(tmp_path_factory, migrated_airflow_db) -> dict:
+    home = tmp_path_factory.mktemp("airflow-home")
+    result, log = run_dag_file(home, migrated_airflow_db, DAG_FILE, RUNNER)
     return {**result, "log": log}
 
 

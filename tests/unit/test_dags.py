@@ -23,7 +23,7 @@ DAGS = REPO / "dags"
 EXAMPLES = sorted(path.stem for path in DAGS.glob("*.py"))
 POLL_VARIABLE = "7.5"
 
-#: Parse time is sacred (DESIGN.md): none of these may load while the DAG processor imports a file.
+#: Parse time is sacred (docs/design.md): none of these may load while the DAG processor imports a file.
 HEAVY_MODULES = ("google.cloud.batch_v1", "google.api_core", "grpc", "requests")
 
 _PROBE = r"""

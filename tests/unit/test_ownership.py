@@ -91,7 +91,7 @@ def test_a_deferred_try_whose_job_is_gone_gets_a_fresh_job():
 LIVE_AGAIN = [None, "scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule"]
 
 
-@pytest.mark.parametrize("live_state", [*LIVE_AGAIN, *FINISHED_STATES, "restarting"])
+@pytest.mark.parametrize("live_state", [*LIVE_AGAIN, *sorted(FINISHED_STATES), "restarting"])
 def test_a_try_that_still_reads_its_claim_cancels(live_state):
     # Marked failed/success, execution_timeout, a signal: the same try, the same task-instance id.
     decision = decide_on_kill(True, live_state, live_state_known=True)

@@ -1,8 +1,8 @@
 """e2e-only: one Batch job whose fate the emulator's e2e scenario picks from a command marker.
 
 Trigger it with ``conf={"marker": "batchstream-e2e-fail"}`` (task index 1 exits 3, the job fails) or
-``"batchstream-e2e-hold"`` (the job runs until cancelled); see
-airflow_batchstream/emulator/scenarios/e2e.yaml. Deferrable, as in [operators] default_deferrable.
+``"batchstream-e2e-hold"`` (the job runs until cancelled); see tests/e2e/scenario.yaml.
+Deferrable, as in [operators] default_deferrable.
 """
 
 from __future__ import annotations
