@@ -344,7 +344,7 @@ def boot_disk_fragment(
 
 
 def describe_boot_disk(job: Mapping[str, Any]) -> str:
-    """The boot disk a rendered job asks for, in words: ``200 GB pd-ssd, image batch-cos``."""
+    """The boot disk a rendered job asks for, in words: ``200 GB, pd-ssd, image batch-cos``."""
     first = (job.get("allocationPolicy") or {}).get("instances") or [{}]
     if first[0].get("instanceTemplate"):
         return f"the instance template's ({first[0]['instanceTemplate']})"
