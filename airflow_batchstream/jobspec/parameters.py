@@ -44,21 +44,16 @@ from airflow_batchstream.jobspec.forms import (
     Context,
     Form,
     Invalid,
-    accelerator_type_reason,
     allowed_location_reason,
     any_text,
     boolean,
-    boot_disk_image_reason,
-    boot_disk_type_reason,
     choice,
     describe,
-    driver_version_reason,
     duration,
     email_reason,
     exit_codes,
     image_uri,
     impersonation_chain,
-    instance_template_reason,
     integer,
     job_id_reason,
     job_name_reason,
@@ -70,7 +65,6 @@ from airflow_batchstream.jobspec.forms import (
     optional_url,
     project_reason,
     region_reason,
-    reservation_reason,
     seconds,
     secret_reason,
     string_list,
@@ -78,6 +72,7 @@ from airflow_batchstream.jobspec.forms import (
     subnetwork_reason,
     text,
     validation_policy,
+    vm_reason,
     volumes,
 )
 from airflow_batchstream.jobspec.limits import (
@@ -244,7 +239,8 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         f"{_INSTANCE}.provisioningModel",
     ),
     Parameter(
-        "accelerator_type", text(accelerator_type_reason, "write e.g. nvidia-tesla-t4"), "str | None", None,
+        "accelerator_type", text(vm_reason("accelerator_type_reason"), "write e.g. nvidia-tesla-t4"),
+        "str | None", None,
         "GPU type attached to each VM, e.g. `nvidia-tesla-t4` or `nvidia-l4` (N1 machine types take "
         "attached GPUs; accelerator-optimized ones, `a2-*`, `a3-*`, `a4-*`, `g2-*`, come with theirs "
         "and need none)",
@@ -263,7 +259,8 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         "allocationPolicy.instances[0].installGpuDrivers",
     ),
     Parameter(
-        "gpu_driver_version", text(driver_version_reason, "write e.g. 535.104.05"), "str | None", None,
+        "gpu_driver_version", text(vm_reason("driver_version_reason"), "write e.g. 535.104.05"),
+        "str | None", None,
         "NVIDIA driver version Batch installs, e.g. `535.104.05` (with `accelerator_type`); Batch's "
         "choice when None",
         f"{_ACCELERATOR}.driverVersion",
@@ -275,12 +272,13 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         f"{_INSTANCE}.bootDisk.sizeGb",
     ),
     Parameter(
-        "boot_disk_type", text(boot_disk_type_reason, "write e.g. pd-ssd"), "str | None", None,
+        "boot_disk_type", text(vm_reason("boot_disk_type_reason"), "write e.g. pd-ssd"), "str | None", None,
         "`pd-balanced` (Batch's default), `pd-ssd`, `pd-standard`, `pd-extreme` or a `hyperdisk-*` type",
         f"{_INSTANCE}.bootDisk.type",
     ),
     Parameter(
-        "boot_disk_image", text(boot_disk_image_reason, "write e.g. batch-cos"), "str | None", None,
+        "boot_disk_image", text(vm_reason("boot_disk_image_reason"), "write e.g. batch-cos"),
+        "str | None", None,
         "VM image: `batch-debian`, `batch-cos`, `batch-hpc-rocky`, or "
         "`projects/P/global/images/[family/]I`; Batch's default when None",
         f"{_INSTANCE}.bootDisk.image", templated=True,
@@ -292,7 +290,7 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         f"{_TASK_SPEC}.computeResource.bootDiskMib",
     ),
     Parameter(
-        "reservation", text(reservation_reason, "write a reservation name, or NO_RESERVATION"),
+        "reservation", text(vm_reason("reservation_reason"), "write a reservation name, or NO_RESERVATION"),
         "str | None", None,
         "Compute Engine reservation the VMs consume (its name), or `NO_RESERVATION`; any matching "
         "reservation when None",
@@ -304,7 +302,8 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         f"{_INSTANCE}.minCpuPlatform",
     ),
     Parameter(
-        "instance_template", text(instance_template_reason, "write projects/P/global/instanceTemplates/T"),
+        "instance_template",
+        text(vm_reason("instance_template_reason"), "write projects/P/global/instanceTemplates/T"),
         "str | None", None,
         "global instance template of the job's project (name, `global/instanceTemplates/T` or "
         "`projects/P/global/instanceTemplates/T`) that gives the VMs instead of the parameters above: "

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_batchstream.jobspec import gpus
-from airflow_batchstream.jobspec.forms import DRIVER_VERSION_RE, reservation_reason
 from airflow_batchstream.jobspec.problems import Problem
 from airflow_batchstream.jobspec.rules._walk import (
     Context,
@@ -25,6 +24,7 @@ from airflow_batchstream.jobspec.rules._walk import (
     is_streaming,
     short,
 )
+from airflow_batchstream.jobspec.vm_forms import DRIVER_VERSION_RE, reservation_reason
 
 _INSTANCE = "allocationPolicy.instances[0]"
 _POLICY = f"{_INSTANCE}.policy"

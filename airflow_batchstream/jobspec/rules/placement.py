@@ -9,14 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from airflow_batchstream.jobspec.forms import (
-    BATCH_IMAGES,
-    COMPUTE_URL_PREFIX,
-    IMAGE_PATH_RE,
-    RETIRED_BATCH_IMAGES,
-    boot_disk_image_reason,
-    boot_disk_type_reason,
-)
+from airflow_batchstream.jobspec.forms import COMPUTE_URL_PREFIX
 from airflow_batchstream.jobspec.images import region_of_allowed_location
 from airflow_batchstream.jobspec.problems import Problem
 from airflow_batchstream.jobspec.rules._walk import (
@@ -31,6 +24,13 @@ from airflow_batchstream.jobspec.rules._walk import (
     found,
     instances_of,
     short,
+)
+from airflow_batchstream.jobspec.vm_forms import (
+    BATCH_IMAGES,
+    IMAGE_PATH_RE,
+    RETIRED_BATCH_IMAGES,
+    boot_disk_image_reason,
+    boot_disk_type_reason,
 )
 
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
