@@ -276,6 +276,12 @@ def test_numbers_from_text_only_where_text_is_what_arrives() -> None:
         ("taskGroups[0].taskCount", {"taskGroups": [{"parallelism": 2}]}, "task_count"),
         ("", None, None),
         ("priority", None, None),
+        ("allocationPolicy.instances[0].policy.accelerators[0].count", None, "accelerator_count"),
+        ("allocationPolicy.instances[0].policy.accelerators[0].type", None, "accelerator_type"),
+        ("allocationPolicy.instances[0].installGpuDrivers", None, "install_gpu_drivers"),
+        ("allocationPolicy.instances[0].policy.bootDisk.sizeGb", None, "boot_disk_size_gb"),
+        ("taskGroups[0].taskSpec.computeResource.bootDiskMib", None, "boot_disk_mib"),
+        ("allocationPolicy.instances[0].policy.reservation", None, "reservation"),
     ],
 )
 def test_problems_name_the_parameter_behind_the_field(path, overrides, parameter) -> None:

@@ -532,8 +532,18 @@ CASES = [
     ),
     Case("GPU-COUNT", "n1-vcpus", gpu_vms("n1-standard-16", accelerators("nvidia-tesla-v100", 1))),
     Case("GPU-COUNT", "n1-vcpus", gpu_vms("n1-custom-24-65536", accelerators("nvidia-tesla-p100", 1))),
-    Case("GPU-COUNT", "built-in", gpu_vms("g2-standard-8", accelerators("nvidia-l4", 4))),
-    Case("GPU-COUNT", "built-in", gpu_vms("a3-highgpu-8g", accelerators("nvidia-tesla-t4", 8))),
+    Case(
+        "GPU-COUNT",
+        "built-in",
+        gpu_vms("g2-standard-8", accelerators("nvidia-l4", 4)),
+        path=f"{POLICY}.accelerators[0].count",
+    ),
+    Case(
+        "GPU-COUNT",
+        "built-in",
+        gpu_vms("a3-highgpu-8g", accelerators("nvidia-tesla-t4", 8)),
+        path=f"{POLICY}.accelerators[0].type",
+    ),
     Case("GPU-COUNT", "not-positive", gpu_vms(None, accelerators("nvidia-l4", 0)), severity=W),
     Case("GPU-COUNT", "not-positive", gpu_vms(None, [{"type": "nvidia-l4"}]), severity=W),  # count unset: 0
     Case("GPU-DRIVERS", OK, gpu_vms("a2-ultragpu-1g")),

@@ -126,11 +126,12 @@ def check_accelerator_counts(context: Context) -> Iterator[Problem]:
                 "set count to the GPUs per VM, e.g. 1",
             )
         elif built_in is not None:
-            if gpus.canonical_accelerator(kind) != built_in.type or count != built_in.count:
+            other_type = gpus.canonical_accelerator(kind) != built_in.type
+            if other_type or count != built_in.count:
                 yield found(
                     "GPU-COUNT",
                     "built-in",
-                    path,
+                    f"{path}.type" if other_type else f"{path}.count",
                     f"{machine!r} comes with {built_in.count} x {built_in.type}, but accelerators ask for "
                     f"{count} x {kind}",
                     f"remove the accelerators (the machine type brings its GPUs), or choose the machine "
