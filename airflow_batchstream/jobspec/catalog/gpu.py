@@ -98,7 +98,7 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition(
         "GPU-COUNT",
         "n1-vcpus",
-        "an N1 machine type with more vCPUs than its GPU count allows (e.g. 12 with one V100)",
+        "an N1 machine type with more vCPUs than its GPU count allows (one V100 allows at most 12)",
         "error",
         DOC,
         (_N1_TABLE,),
