@@ -1,7 +1,10 @@
 """Operator extra links: the Batch job in the Cloud console, and its logs in Cloud Logging.
 
 The operator persists both URLs to XCom as soon as the job exists, before it waits or defers, so
-the buttons work while the task is still running (or deferred).
+the buttons work while the task is still running (or deferred), and again when the job has ended:
+the logs link's time range then ends with the job (see :func:`airflow_batchstream.summary.logs_url`).
+Both take the console's domain the way the Google provider's links do
+(:func:`airflow_batchstream.summary.console_domain`).
 """
 
 from __future__ import annotations
@@ -37,14 +40,14 @@ class _XComLink(BaseOperatorLink):
 
 
 class BatchStreamJobLink(_XComLink):
-    """``https://console.cloud.google.com/batch/jobsDetail/regions/{location}/jobs/{job_id}/details``."""
+    """``https://console.cloud.{domain}/batch/jobsDetail/regions/{location}/jobs/{job_id}/details``."""
 
     name = "Batch Job"
     key = "batchstream_job_link"
 
 
 class BatchStreamLogsLink(_XComLink):
-    """Cloud Logging, filtered on the job's ``labels.job_uid``."""
+    """Logs Explorer, filtered on the job's ``labels.job_uid``, over the job's time range."""
 
     name = "Batch Job Logs"
     key = "batchstream_logs_link"

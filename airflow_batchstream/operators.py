@@ -166,14 +166,23 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     .. parameters:end
     """
 
-    template_fields: Sequence[str] = tuple(p.name for p in OPERATOR_PARAMETERS.values() if p.templated)
+    template_fields: Sequence[str] = (
+        *(p.name for p in OPERATOR_PARAMETERS.values() if p.templated),
+        "submitted_job",
+    )
     template_fields_renderers = {
         "commands": "json",
         "job_overrides": "json",
         "environment": "json",
         "labels": "json",
         "volumes": "json",
+        "submitted_job": "json",
     }
+    #: The Batch Job JSON this try submitted, exactly as CreateJob received it (rendered, validated,
+    #: overridden, labelled, its image pinned), or the adopted job as Batch holds it. Not a
+    #: parameter: a template field only so that the UI's Rendered Templates shows it, set once the
+    #: job exists (:meth:`show_submitted_job`).
+    submitted_job: dict[str, Any] | None = None
     ui_color = "#e8f0fe"
     operator_extra_links = (BatchStreamJobLink(), BatchStreamLogsLink())
 
@@ -386,6 +395,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             if adopted is not None:
                 return adopted
         self._register.claim(self.hook.job_name(project, self.location, job_id))
+        self.show_submitted_job(job_dict)
         job, is_new = self.hook.create_job(
             project_id=project, location=self.location, job_id=job_id, job=job_dict
         )
@@ -419,6 +429,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         )
         if decision.action is Takeover.ADOPT:
             self._register.claim(claim.job)
+            self.show_submitted_job(job_spec(earlier))
             self.log.info(
                 "Re-attaching to Batch job %s of try %s, which is still %s",
                 claim.job,
@@ -443,6 +454,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         earlier_try = replace(identity, try_number=claim.try_number)
         job_dict = dict(job_dict, labels=merge_labels(job_dict.get("labels"), earlier_try.labels()))
         self._register.claim(claim.job)
+        self.show_submitted_job(job_dict)
         job, _ = self.hook.create_job(
             project_id=parts["project"], location=parts["location"], job_id=parts["job_id"], job=job_dict
         )
@@ -450,6 +462,22 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             raise _conflict(job, identity, "this task instance")
         self.log.info("Adopting Batch job %s, whose submission try %s began", job.name, claim.try_number)
         return job
+
+    def show_submitted_job(self, job: Mapping[str, Any]) -> None:
+        """Make ``job`` this task's ``submitted_job`` in Rendered Templates, now.
+
+        Airflow records a task's rendered fields once, before ``execute`` (and again when a deferred
+        task resumes), when no job exists yet; so they are sent again here, through the same task-runner
+        channel, and the job is visible while it runs. Outside a task runner (the operator called
+        directly) the value is only kept on the operator.
+        """
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import SetRenderedFields
+
+        self.submitted_job = dict(job)
+        comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+        if comms is not None:
+            comms.send(SetRenderedFields(rendered_fields=task_runner._serialize_rendered_fields(self)))
 
     def deadline_for(self, job: Job) -> float | None:
         """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""
@@ -481,7 +509,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         self.log.info("Batch job %s: %s", job.name, summary["console_url"])
 
         if states.outcome_of(job).is_terminal:
-            return self.finish(self.hook.end_payload(job, job.name, image_digest_hint=digest))
+            return self.finish(self.hook.end_payload(job, job.name, image_digest_hint=digest), context)
         if not self.wait_for_completion:
             self.release()
             return summary
@@ -503,6 +531,8 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                     image_digest=digest,
                 ),
                 method_name="execute_complete",
+                # Rendered Templates is recorded again when the task resumes: hand the job over.
+                kwargs={"submitted_job": self.submitted_job},
                 timeout=defer_timeout(deadline),
             )
         payload = self.hook.wait_for_job(
@@ -510,10 +540,21 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         )
         if payload["status"] == states.TIMEOUT:
             self.cancel_owned_job("its deadline passed")
-        return self.finish(payload)
+        return self.finish(payload, context)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: its event carries the final summary (no API call)."""
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        submitted_job: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: its event carries the final summary (no API call).
+
+        :param submitted_job: the job JSON :meth:`execute` submitted, shown again in Rendered
+            Templates (Airflow re-records them from the bare operator when a task resumes).
+        """
+        if submitted_job:
+            self.show_submitted_job(submitted_job)
         self._register = _register_of(context)
         if event is None:
             claim = self._register.read()
@@ -523,7 +564,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                 "console and the triggerer's log. A retry of this task replaces that job with a fresh one."
             )
         self._job_name = (event.get("summary") or {}).get("job_name") or self._job_name
-        return self.finish(event)
+        return self.finish(event, context)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Airflow resumes a deferral that produced no event (it timed out, or its trigger failed)
@@ -540,9 +581,13 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
                 self.release()
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def finish(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def finish(self, payload: Mapping[str, Any], context: Context) -> dict[str, Any]:
         """The end of this try's wait: release the claim unless the wait itself failed (an API or
-        credential error leaves the job's fate open: the next try decides), then :meth:`complete`."""
+        credential error leaves the job's fate open: the next try decides), then :meth:`complete`.
+
+        The links are pushed again from the final summary: the logs link now ends where the job did.
+        """
+        persist_links(context, payload.get("summary") or {})
         if payload.get("status") != states.ERROR:
             self.release()
         return self.complete(payload)
@@ -620,6 +665,21 @@ def defer_timeout(deadline: float | None, *, now: float | None = None) -> timede
         return None
     remaining = deadline - (time.time() if now is None else now)
     return timedelta(seconds=max(0.0, remaining) + DEFER_TIMEOUT_GRACE)
+
+
+#: Job fields Batch fills in itself (output only): not part of what a job was submitted with.
+_OUTPUT_ONLY_FIELDS = ("name", "uid", "status", "createTime", "updateTime")
+
+
+def job_spec(job: Job) -> dict[str, Any]:
+    """The camelCase Job JSON of an existing job, without the fields Batch fills in itself."""
+    import json
+
+    text = type(job).to_json(job, use_integers_for_enums=False, always_print_fields_with_no_presence=False)
+    spec = json.loads(text)
+    for field in _OUTPUT_ONLY_FIELDS:
+        spec.pop(field, None)
+    return spec
 
 
 def _register_of(context: Context) -> OwnershipRegister:

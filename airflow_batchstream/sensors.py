@@ -116,7 +116,7 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
             self.log.info("Batch job %s is %s", self.job_name, states.state_name(job.status.state))
             return PokeReturnValue(is_done=False)
         payload = self.hook.end_payload(job, self.job_name)
-        return PokeReturnValue(is_done=True, xcom_value=self._result(payload))
+        return PokeReturnValue(is_done=True, xcom_value=self._result(payload, context))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if event is None:
@@ -124,12 +124,16 @@ class BatchStreamJobSensor(BatchStreamHookMixin, BaseSensorOperator):
                 f"The sensor resumed without an event from BatchStreamJobTrigger, so the state of Batch "
                 f"job {self.job_name} is not known; see the triggerer's log, or run the task again."
             )
-        return self._result(event)
+        return self._result(event, context)
 
-    def _result(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The summary of a success; any other end raises a ``soft_fail``-aware failure."""
+    def _result(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        """The summary of a success; any other end raises a ``soft_fail``-aware failure.
+
+        The links are pushed again from the final summary: the logs link now ends where the job did.
+        """
         from airflow.sdk.exceptions import AirflowSensorTimeout
 
+        persist_links(context, payload.get("summary") or {})
         try:
             return states.result_from_payload(payload)
         except JobFailed as error:

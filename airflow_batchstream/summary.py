@@ -20,24 +20,75 @@ if TYPE_CHECKING:
 _TRANSITION = re.compile(r"from (?P<old>[A-Z_]+) to (?P<new>[A-Z_]+)")
 
 
-def console_url(job_name: str) -> str:
+#: Batch fails a job still running 14 days after its creation: no line of it is written later.
+MAX_JOB_SECONDS = 14 * 24 * 3600
+#: Lines reach Cloud Logging a little after the job ends: the logs link's range runs this far past it.
+LATE_LINES_SECONDS = 300
+
+
+def console_domain() -> str:
+    """The Cloud console's domain, as the Google provider's own links take it, read now.
+
+    ``GOOGLE_CLOUD_HIGH_VALUE_COOKIE_DOMAIN`` (``google.com`` when unset), the provider's setting for
+    a universe other than Google's; its links read it once at import, these when they are built.
+    """
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+    return GoogleBaseHook.get_high_value_cookie_domain()
+
+
+def console_url(job_name: str, *, domain: str | None = None) -> str:
+    """The job's page in the Cloud console (``domain``: :func:`console_domain` when None)."""
     parts = parse_job_name(job_name)
     if not parts:
         return ""
     return (
-        "https://console.cloud.google.com/batch/jobsDetail/regions/{location}/jobs/{job_id}/details"
-        "?project={project}".format(**parts)
+        "https://console.cloud.{domain}/batch/jobsDetail/regions/{location}/jobs/{job_id}/details"
+        "?project={project}".format(domain=domain or console_domain(), **parts)
     )
 
 
-def logs_url(job_name: str, uid: str) -> str:
+def logs_url(
+    job_name: str,
+    uid: str,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    domain: str | None = None,
+) -> str:
+    """Logs Explorer on the job's ``labels.job_uid``, over the job's time range when it is known.
+
+    Logs Explorer opens on a recent window by default, which hides an older job's lines; the range
+    runs from ``start`` (the job's creation) to ``end`` (its end) plus :data:`LATE_LINES_SECONDS`,
+    or, while the job runs, to the latest it can end (:data:`MAX_JOB_SECONDS`).
+
+    :param start: epoch seconds of the job's creation; no range without it.
+    :param end: epoch seconds of the job's end; None while it runs.
+    """
     from urllib.parse import quote
 
     parts = parse_job_name(job_name)
     if not parts or not uid:
         return ""
     query = quote(f'labels.job_uid="{uid}"', safe="")
-    return f"https://console.cloud.google.com/logs/query;query={query}?project={parts['project']}"
+    time_range = ""
+    if start is not None:
+        stop = end + LATE_LINES_SECONDS if end is not None else start + MAX_JOB_SECONDS
+        time_range = ";timeRange=" + quote(f"{_rfc3339(start)}/{_rfc3339(stop)}", safe="")
+    host = f"console.cloud.{domain or console_domain()}"
+    return f"https://{host}/logs/query;query={query}{time_range}?project={parts['project']}"
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def end_time(job: Job) -> float | None:
+    """Epoch seconds the job reached its final state (None while it runs, or when not recorded)."""
+    if not outcome_of(job).is_terminal:
+        return None
+    steps = transitions(job)
+    return steps[-1][0] if steps else None
 
 
 def task_counts(job: Job) -> dict[str, int]:
@@ -114,6 +165,8 @@ def image_digest(job: Job) -> str:
 def summarize(job: Job, *, image_digest_hint: str = "") -> dict[str, Any]:
     """The compact XCom of a job."""
     parts = parse_job_name(job.name)
+    domain = console_domain()
+    start = to_epoch(job.create_time)
     return {
         "job_name": job.name,
         "job_id": parts.get("job_id", ""),
@@ -124,8 +177,8 @@ def summarize(job: Job, *, image_digest_hint: str = "") -> dict[str, Any]:
         "outcome": outcome_of(job).value,
         "task_counts": task_counts(job),
         "timeline": timeline(job),
-        "console_url": console_url(job.name),
-        "logs_url": logs_url(job.name, job.uid),
+        "console_url": console_url(job.name, domain=domain),
+        "logs_url": logs_url(job.name, job.uid, start=start, end=end_time(job), domain=domain),
         "image_digest": image_digest(job) or image_digest_hint,
     }
 

@@ -1,9 +1,11 @@
 """Example: GPU inference over a week of date partitions, as one array job on Flex-start GPU VMs.
 
-Each weekly run submits ONE Batch job of 7 tasks; task ``BATCH_TASK_INDEX`` (0-6) scores the day
-``START_DATE + BATCH_TASK_INDEX``, so the week's days run side by side and a backfill submits one
-job per week. Each task gets a ``g2-standard-8`` VM, whose NVIDIA L4 GPU comes with the machine
-type; Batch installs the GPU drivers (on by default when a job asks for GPUs).
+Each weekly run covers the complete week that just ended (its data interval, Monday to Monday:
+a ``CronDataIntervalTimetable``) and submits ONE Batch job of 7 tasks; task ``BATCH_TASK_INDEX``
+(0-6) scores the day ``START_DATE + BATCH_TASK_INDEX``, so the week's days run side by side and a
+backfill submits one job per week. A manual run scores the last complete week before its date.
+Each task gets a ``g2-standard-8`` VM, whose NVIDIA L4 GPU comes with the machine type; Batch
+installs the GPU drivers (on by default when a job asks for GPUs).
 
 Why these choices:
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from airflow_batchstream.operators import BatchStreamJobOperator
 
@@ -40,10 +42,13 @@ from airflow_batchstream.operators import BatchStreamJobOperator
 POLL_INTERVAL = "{{ var.value.get('batchstream_poll_interval', 30) }}"
 
 DAYS = 7
+# The first day of the week a run scores: the start of its data interval.
+START_DATE = "{{ data_interval_start | ds }}"
 
 with DAG(
     dag_id="example_batchstream_gpu_inference",
-    schedule="@weekly",
+    # Every Monday 00:00 UTC, for the week before: each run's data interval is one complete week.
+    schedule=CronDataIntervalTimetable("0 0 * * 1", timezone="UTC"),
     start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
     catchup=False,  # past weeks run only when asked for: a backfill
     tags=["batchstream", "example", "gpu"],
@@ -61,7 +66,7 @@ with DAG(
             "-c",
             'python -m infer.score --date "$(date -u -d "$START_DATE + $BATCH_TASK_INDEX days" +%F)"',
         ],
-        environment={"START_DATE": "{{ ds }}", "MODEL": "resnet50"},
+        environment={"START_DATE": START_DATE, "MODEL": "resnet50"},
         task_count=DAYS,
         parallelism=DAYS,
         machine_type="g2-standard-8",

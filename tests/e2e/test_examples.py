@@ -9,6 +9,8 @@ module takes about as long as its slowest run, not the sum of them.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -24,8 +26,10 @@ GPU = "example_batchstream_gpu_inference"
 FATE = "e2e_batchstream_fate"
 TRIGGER_CLASS = "airflow_batchstream.triggers.BatchStreamJobTrigger"
 
-PARTITION_DATE = "2024-05-17"
-GPU_WEEK = "2024-05-13"
+#: A manual run for this logical date processes the last complete day before it.
+TRIGGER_DATE, PARTITION_DATE = "2024-05-17", "2024-05-16"
+#: A manual run on this Monday scores the complete week before it, which starts on GPU_WEEK.
+GPU_TRIGGER_DATE, GPU_WEEK = "2024-05-13", "2024-05-06"
 BACKFILL_DATES = ["2024-03-01", "2024-03-02", "2024-03-03"]
 
 #: Airflow's own task-log lines for a task that deferred and whose trigger ran in the triggerer.
@@ -37,11 +41,11 @@ TRIGGER_FIRED_LINE = "Trigger fired event"
 def runs(api) -> dict:
     """Trigger every run the tests inspect, all at once; return their run ids (and the backfill)."""
     started = {
-        "partitioned": api.trigger(PARTITIONED, logical_date=f"{PARTITION_DATE}T00:00:00Z"),
+        "partitioned": api.trigger(PARTITIONED, logical_date=f"{TRIGGER_DATE}T00:00:00Z"),
         "array": api.trigger(ARRAY_AND_MAPPING),
         "sensor": api.trigger(SENSOR),
         "preflight": api.trigger(PREFLIGHT),
-        "gpu": api.trigger(GPU, logical_date=f"{GPU_WEEK}T00:00:00Z"),
+        "gpu": api.trigger(GPU, logical_date=f"{GPU_TRIGGER_DATE}T00:00:00Z"),
         "fail": api.trigger(FATE, conf={"marker": "batchstream-e2e-fail"}),
         "ok": api.trigger(FATE, conf={"marker": "batchstream-e2e-ok"}),
         "hold": api.trigger(FATE, conf={"marker": "batchstream-e2e-hold"}),
@@ -114,6 +118,27 @@ def test_partitioned_example_runs_one_job_for_its_date(api, batch, runs):
     job = job_named(batch, summary["job_name"])
     assert job.status.state.name == "SUCCEEDED"
     assert commands_of(job)[-2:] == ["--date", PARTITION_DATE]
+
+
+def test_partitioned_example_schedules_the_previous_complete_day(api, batch, runs):
+    # Unpausing it (the trigger above did) makes the scheduler create the run of the latest
+    # complete interval at once (catchup=False): the day that ended at the last midnight.
+    def scheduled():
+        listed = api.ok("GET", f"/dags/{PARTITIONED}/dagRuns", params={"run_type": "scheduled"})
+        return listed["dag_runs"] or None
+
+    listed = wait_for(scheduled, timeout=120, interval=2, what=f"a scheduled run of {PARTITIONED}")[0]
+    run = api.wait_for_run(PARTITIONED, listed["dag_run_id"])
+    assert run["state"] == "success"
+    start = datetime.fromisoformat(run["data_interval_start"])
+    end = datetime.fromisoformat(run["data_interval_end"])
+    summary = summary_of(api, PARTITIONED, run["dag_run_id"], "process_partition")
+    processed = commands_of(job_named(batch, summary["job_name"]))[-1]
+    # One whole UTC day, over before the run began, and the one its job was given.
+    assert (start.hour, start.minute, end - start) == (0, 0, timedelta(days=1))
+    assert end <= datetime.fromisoformat(run["start_date"])
+    assert processed == start.date().isoformat()
+    assert datetime.fromisoformat(run["run_after"]) - end < timedelta(days=1), "the latest complete day"
 
 
 def test_array_and_mapping_example_runs_one_array_job_and_one_job_per_input(api, batch, runs):
@@ -255,6 +280,8 @@ def test_marking_a_deferred_task_failed_cancels_its_job(api, batch, runs):
     assert len(held) == 1
     name = held[0].name
     assert held[0].status.state.name in ("QUEUED", "SCHEDULED", "RUNNING")
+    # While the job runs, Rendered Templates already shows the job that was submitted.
+    assert_shows_job(submitted_job_of(api, FATE, run_id, "scripted_job"), held[0])
 
     api.ok("PATCH", f"/dags/{FATE}/dagRuns/{run_id}/taskInstances/scripted_job", json={"new_state": "failed"})
     wait_for(
@@ -292,6 +319,53 @@ def test_extra_links_point_at_the_job_and_its_logs(api, batch, runs):
     assert job_id in extra[job_link] and f"project={PROJECT}" in extra[job_link]
     assert extra[logs_link].startswith("https://console.cloud.google.com/logs/")
     assert summary["uid"] in extra[logs_link] and f"project={PROJECT}" in extra[logs_link]
+    # The logs link was pushed again when the job ended: its range runs from the job's creation to
+    # a little after its end, so Logs Explorer shows the job whenever the link is opened.
+    assert extra[logs_link] == summary["logs_url"]
+    start, _, end = unquote(re.search(r";timeRange=([^;?]+)", extra[logs_link]).group(1)).partition("/")
+    job = job_named(batch, summary["job_name"])
+    assert start == job.create_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ended = max(event.event_time for event in job.status.status_events)
+    assert ended < datetime.fromisoformat(end.replace("Z", "+00:00")) <= ended + timedelta(minutes=6)
+
+
+# --- the submitted job in Rendered Templates ------------------------------------------------------
+
+
+def submitted_job_of(api, dag_id: str, run_id: str, task_id: str) -> dict:
+    """The task's ``submitted_job`` rendered field, as the UI's Rendered Templates reads it."""
+    rendered = api.task_instance(dag_id, run_id, task_id)["rendered_fields"]
+    shown = rendered.get("submitted_job")
+    # A mapping, not a string: the UI pretty-prints it as JSON (and nothing was truncated).
+    assert isinstance(shown, dict), rendered
+    return shown
+
+
+def assert_shows_job(shown: dict, job) -> None:
+    """``shown`` is the JSON ``job`` was created from: streaming on, same image, commands, labels."""
+    container = shown["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+    assert container["enableImageStreaming"] is True
+    assert container["imageUri"] == job.task_groups[0].task_spec.runnables[0].container.image_uri
+    assert container["commands"] == commands_of(job)
+    assert shown["labels"] == dict(job.labels)
+    assert shown["labels"]["managed-by"] == "airflow-batchstream"
+
+
+@pytest.mark.parametrize(
+    ("key", "dag_id", "task_id", "state"),
+    [
+        ("ok", FATE, "scripted_job", "success"),  # deferred, resumed, succeeded
+        ("fail", FATE, "scripted_job", "failed"),  # deferred, resumed, failed
+        ("sensor", SENSOR, "submit", "success"),  # in the worker, no wait
+    ],
+)
+def test_rendered_templates_show_the_submitted_job(api, batch, runs, key, dag_id, task_id, state):
+    run_id = runs[key]
+    _wait_for_state(api, dag_id, run_id, task_id, state)  # the task's, not its run's: the sensor's
+    shown = submitted_job_of(api, dag_id, run_id, task_id)  # job is held until its test ends it
+    created = [job for job in jobs(batch) if dict(job.labels) == shown["labels"]]
+    assert len(created) == 1, "the labels shown are those of exactly one job"
+    assert_shows_job(shown, created[0])
 
 
 @pytest.mark.parametrize("dag_id", [PARTITIONED, ARRAY_AND_MAPPING, SENSOR, PREFLIGHT, GPU])

@@ -24,7 +24,7 @@ from airflow_batchstream.exceptions import (
     TriggerEventMissing,
 )
 from airflow_batchstream.operators import BatchStreamJobOperator
-from tests.fixtures.airflow import PROJECT, make_context, operator, run_deferred
+from tests.fixtures.airflow import PROJECT, make_context, operator, rebuild, run_deferred, run_trigger
 
 MODES = ["sync", "deferrable"]
 
@@ -69,6 +69,9 @@ def test_success_returns_compact_summary_and_pushes_links(gcp_env, emulator, mod
     ti = context["ti"]
     assert ti.xcoms["batchstream_job_link"] == summary["console_url"]
     assert summary["uid"] in ti.xcoms["batchstream_logs_link"]
+    # Pushed again once the job ended: the logs link's range now ends with the job, not 14 days on.
+    assert ti.xcoms["batchstream_logs_link"] == summary["logs_url"]
+    assert ";timeRange=" in summary["logs_url"]
     assert len(emulator.jobs()) == 1
     job = emulator.jobs()[0]
     assert job.labels["managed-by"] == "airflow-batchstream"
@@ -357,6 +360,45 @@ def test_constructor_does_no_io(monkeypatch):
     monkeypatch.setenv("BATCHSTREAM_EMULATOR_HOST", "127.0.0.1:9")  # nothing listens there
     op = operator()
     assert "hook" not in vars(op)
+
+
+# --- the submitted job, for Rendered Templates --------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_submitted_job_is_exactly_what_create_job_received(gcp_env, emulator, mode):
+    op = operator(
+        labels={"team": "etl"},
+        job_overrides={"taskGroups": [{"taskSpec": {"maxRunDuration": "600s"}}]},
+    )
+    run(op, make_context(), mode)
+
+    submitted = op.submitted_job
+    job = emulator.jobs()[0]
+    container = submitted["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+    assert container["enableImageStreaming"] is True
+    assert container["imageUri"] == job.task_groups[0].task_spec.runnables[0].container.image_uri
+    assert submitted["taskGroups"][0]["taskSpec"]["maxRunDuration"] == "600s"  # the override
+    # The user's label and the provider's own, as the job carries them.
+    assert submitted["labels"] == dict(job.labels)
+    assert submitted["labels"]["team"] == "etl" and submitted["labels"]["managed-by"] == "airflow-batchstream"
+
+
+def test_a_resumed_task_shows_the_job_its_deferral_submitted(gcp_env, emulator):
+    """Airflow re-creates the operator to resume it: the job comes back through the deferral's kwargs."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    context = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True).execute(context)
+    handed_over = deferred.value.kwargs["submitted_job"]
+    assert handed_over["labels"] == dict(emulator.jobs()[0].labels)
+
+    fresh = operator(deferrable=True)
+    assert fresh.submitted_job is None
+    payload = run_trigger(rebuild(deferred.value.trigger))
+    fresh.resume_execution("execute_complete", {**deferred.value.kwargs, "event": payload}, context)
+    assert fresh.submitted_job == handed_over
 
 
 # -- GPU jobs --------------------------------------------------------------------------------------

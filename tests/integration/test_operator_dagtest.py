@@ -42,14 +42,17 @@ with DAG(
 """
 
 RUNNER = r"""
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
 results = []
 for day, deferrable in ((1, False), (2, True), (3, False)):
     dag.get_task("crunch").deferrable = deferrable
     logical_date = datetime.datetime(2024, 1, day, tzinfo=datetime.timezone.utc)
     run = dag.test(logical_date=logical_date)
     ti = next(t for t in run.get_task_instances() if t.task_id == "crunch")
+    rendered = RenderedTaskInstanceFields.get_templated_fields(ti) or {}
     results.append({"day": day, "state": str(run.state), "ti_state": str(ti.state),
-                    "deferrable": deferrable})
+                    "deferrable": deferrable, "submitted_job": rendered.get("submitted_job")})
 
 jobs = []
 for job in emulator.jobs():
@@ -92,3 +95,20 @@ def test_one_job_per_logical_date_with_distinct_ids(dagtest_report):
     assert {job["labels"]["airflow-dag"] for job in jobs} == {"nightly_batch"}
     assert all(job["state"] == "SUCCEEDED" for job in jobs)
     assert dagtest_report["calls"]["CreateJob"] == 3
+
+
+def test_rendered_templates_record_the_submitted_job(dagtest_report):
+    """What Airflow stored as the task's rendered fields (the UI's Rendered Templates).
+
+    Only the runs that waited in the worker: ``dag.test()`` resumes a deferred task with the event
+    alone, dropping the deferral's kwargs that carry the job (a real triggerer keeps them, which
+    tests/e2e checks), so the fields it records on resumption have no job.
+    """
+    by_day = {job["labels"]["day"]: job for job in dagtest_report["jobs"]}
+    for run in (run for run in dagtest_report["runs"] if not run["deferrable"]):
+        shown = run["submitted_job"]
+        assert isinstance(shown, dict), run
+        assert shown["labels"] == by_day[f"2024010{run['day']}"]["labels"]
+        container = shown["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]
+        assert container["enableImageStreaming"] is True
+        assert container["commands"] == by_day[f"2024010{run['day']}"]["commands"]

@@ -93,6 +93,10 @@ def test_a_retry_adopts_the_running_job_of_a_try_that_died(gcp_env, emulator):
 
     assert second.join()["result"]["job_name"] == job
     assert [j.name for j in emulator.jobs()] == [job]  # one job for the task instance
+    # Rendered Templates shows the adopted job as Batch holds it: try 1's, without its status.
+    shown = second.op.submitted_job
+    assert shown["labels"]["airflow-try"] == "1" and "status" not in shown
+    assert shown["taskGroups"][0]["taskSpec"]["runnables"][0]["container"]["enableImageStreaming"] is True
     assert emulator.call_counts["CreateJob"] == 1
     assert CLAIM_KEY not in instance.values  # released once the job ended
     first.join()  # the old try saw the same end; its refused release changed nothing

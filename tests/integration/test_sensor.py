@@ -32,8 +32,8 @@ def sensor(job_name: str, **overrides) -> BatchStreamJobSensor:
     return BatchStreamJobSensor(**args)
 
 
-def run(op: BatchStreamJobSensor, mode: str):
-    context = make_context(task_id="wait")
+def run(op: BatchStreamJobSensor, mode: str, context: dict | None = None):
+    context = context or make_context(task_id="wait")
     if mode == "deferrable":
         op.deferrable = True
         return run_deferred(op, context)
@@ -46,6 +46,15 @@ def test_success_returns_summary(gcp_env, emulator, batch_client, mode):
     summary = run(sensor(name), mode)
     assert summary["job_name"] == name
     assert summary["state"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_logs_link_ends_with_the_job_it_sensed(gcp_env, emulator, batch_client, mode):
+    context = make_context(task_id="wait")
+    summary = run(sensor(submit(batch_client)), mode, context)
+    # Pushed again from the final summary: its range ends with the job, not at the latest it could.
+    assert context["ti"].xcoms["batchstream_logs_link"] == summary["logs_url"]
+    assert ";timeRange=" in summary["logs_url"]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -93,9 +93,10 @@ def test_the_operator_renders_every_job_parameter_it_was_given() -> None:
 
 
 def test_template_fields_are_the_templated_parameters() -> None:
+    # ...and the job the operator submitted, which it sets itself for Rendered Templates.
     assert set(BatchStreamJobOperator.template_fields) == {
         n for n, p in OPERATOR_PARAMETERS.items() if p.templated
-    }
+    } | {"submitted_job"}
     assert set(BatchStreamJobSensor.template_fields) == {
         n for n, p in SENSOR_PARAMETERS.items() if p.templated
     }
