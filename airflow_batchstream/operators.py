@@ -28,14 +28,13 @@ from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, OPERATOR_PARA
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
-from airflow_batchstream.ownership import OwnershipRegister
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from google.cloud.batch_v1 import Job
 
     from airflow_batchstream.identity import TaskInstanceIdentity
-    from airflow_batchstream.ownership import Claim
+    from airflow_batchstream.ownership import Claim, OwnershipRegister
 
 
 class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
@@ -253,7 +252,9 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             setattr(self, name, value)
         #: The job this try owns (None before submission, after release, or once handed over).
         self._job_name: str | None = None
-        self._register = OwnershipRegister(None, None, 0)
+        #: Which try owns the job: read from the task context once a try runs (execute or
+        #: execute_complete), so ownership is imported then, not when a DAG file is parsed.
+        self._register: OwnershipRegister | None = None
 
     # -- pieces of execute, in order
 
@@ -497,7 +498,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
 
         self.check_rendered_parameters()
         identity = TaskInstanceIdentity.from_context(context)
-        self._register = OwnershipRegister.from_context(context, identity.try_number)
+        self._register = _register_of(context, identity.try_number)
         job_id = self.job_id or identity.job_id
         job_dict = self.render(identity)
         self.validate(job_dict, job_id)
@@ -605,7 +606,8 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
 
     def release(self) -> None:
         """This try is done with its job: forget the claim, and never cancel the job on kill."""
-        self._register.release()
+        if self._register is not None:
+            self._register.release()
         self._job_name = None
 
     def cancel_owned_job(self, why: str, *, budget: float | None = None) -> None:
@@ -682,10 +684,13 @@ def job_spec(job: Job) -> dict[str, Any]:
     return spec
 
 
-def _register_of(context: Context) -> OwnershipRegister:
+def _register_of(context: Context, try_number: int | None = None) -> OwnershipRegister:
     from airflow_batchstream.identity import TaskInstanceIdentity
+    from airflow_batchstream.ownership import OwnershipRegister
 
-    return OwnershipRegister.from_context(context, TaskInstanceIdentity.from_context(context).try_number)
+    if try_number is None:
+        try_number = TaskInstanceIdentity.from_context(context).try_number
+    return OwnershipRegister.from_context(context, try_number)
 
 
 def _conflict(job: Job, identity: TaskInstanceIdentity, owner: str) -> JobConflict:
