@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_batchstream.states import Outcome, outcome_of, outcome_of_state, state_name
-from airflow_batchstream.summary import task_counts, to_epoch
+from airflow_batchstream.summary import task_counts, timeline, to_epoch
 
 if TYPE_CHECKING:
     from google.cloud.batch_v1 import Job, Task
@@ -109,6 +109,16 @@ def _iso(value: Any) -> str:
     return datetime.fromtimestamp(stamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _queued_advice(queued: float) -> str:
+    """How long a job has waited in QUEUED, and what makes Batch find VMs for it sooner."""
+    return (
+        f"It has been QUEUED for {queued:.0f} s: Batch keeps a job queued until it can get its VMs "
+        "(capacity, quota), and fails it after 2 days queued. GPUs are the usual shortage: allow more "
+        "zones (allowed_locations), use provisioning_model='FLEX_START' (it waits for capacity by design) "
+        "or a reservation, or choose another accelerator type."
+    )
+
+
 def failure_facts(
     job: Job | None,
     *,
@@ -131,6 +141,8 @@ def failure_facts(
         "counts": task_counts(job),
         "events": _last_events(job),
     }
+    if facts["state"] == "QUEUED":
+        facts["queued_seconds"] = timeline(job).get("queued", 0.0)
     if outcome_of(job) is Outcome.FAILED:
         found = _failed_task_facts(job, tasks)
         facts["failure"] = [found[0][0], found[0][1]] if found else None
@@ -173,6 +185,8 @@ def describe(facts: Mapping[str, Any]) -> str:
         lines.append("The job was cancelled (by a user, an API call or a killed Airflow task).")
     elif outcome is Outcome.DELETED:
         lines.append("The job is being deleted; its results cannot be awaited.")
+    elif state == "QUEUED":
+        lines.append(_queued_advice(facts.get("queued_seconds", 0.0)))
     events = facts.get("events") or []
     if events:
         lines.append("Last status events:")

@@ -28,14 +28,13 @@ from airflow_batchstream.jobspec.parameters import JOB_PARAMETERS, OPERATOR_PARA
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink, persist_links
 from airflow_batchstream.mixins import BatchStreamHookMixin, check_parameters_of
-from airflow_batchstream.ownership import OwnershipRegister
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from google.cloud.batch_v1 import Job
 
     from airflow_batchstream.identity import TaskInstanceIdentity
-    from airflow_batchstream.ownership import Claim
+    from airflow_batchstream.ownership import Claim, OwnershipRegister
 
 
 class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
@@ -73,9 +72,36 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param memory_mib: memory per task in MiB, at least 1; Batch's default (2000) when None.
     :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``; Batch's choice when None. Arm
         families (``t2a``, ``c4a``, ...) select the arm64 image. (templated)
-    :param spot: run on Spot VMs (``provisioningModel`` ``SPOT``).
+    :param provisioning_model: ``STANDARD``, ``SPOT``, ``FLEX_START`` (Dynamic Workload Scheduler's
+        best-effort start, at most 7 days of run time) or ``RESERVATION_BOUND``; Batch's default (standard)
+        when None.
+    :param spot: run on Spot VMs: the short form of ``provisioning_model='SPOT'``.
+    :param accelerator_type: GPU type attached to each VM, e.g. ``nvidia-tesla-t4`` or ``nvidia-l4`` (N1
+        machine types take attached GPUs; accelerator-optimized ones, ``a2-*``, ``a3-*``, ``a4-*``, ``g2-*``,
+        come with theirs and need none). (templated)
+    :param accelerator_count: GPUs of ``accelerator_type`` per VM; 1 when None.
+    :param install_gpu_drivers: let Batch install the GPU drivers; when None, on for a job that asks for GPUs
+        (``accelerator_type`` or an accelerator-optimized ``machine_type``). ``False`` needs drivers in the
+        boot image.
+    :param gpu_driver_version: NVIDIA driver version Batch installs, e.g. ``535.104.05`` (with
+        ``accelerator_type``); Batch's choice when None.
+    :param boot_disk_size_gb: boot disk size in GB, at least the image's (30 for Batch's images); Batch sizes
+        it from the image and tasks when None.
+    :param boot_disk_type: ``pd-balanced`` (Batch's default), ``pd-ssd``, ``pd-standard``, ``pd-extreme`` or a
+        ``hyperdisk-*`` type.
+    :param boot_disk_image: VM image: ``batch-debian``, ``batch-cos``, ``batch-hpc-rocky``, or
+        ``projects/P/global/images/[family/]I``; Batch's default when None. (templated)
+    :param boot_disk_mib: extra boot disk per task in MiB, added to Batch's own sizing (Batch ignores it when
+        ``boot_disk_size_gb`` is set).
+    :param reservation: Compute Engine reservation the VMs consume (its name), or ``NO_RESERVATION``; any
+        matching reservation when None. (templated)
+    :param min_cpu_platform: minimum CPU platform, e.g. ``Intel Ice Lake``.
+    :param instance_template: global instance template of the job's project (name,
+        ``global/instanceTemplates/T`` or ``projects/P/global/instanceTemplates/T``) that gives the VMs
+        instead of the parameters above: not with ``machine_type``, GPU, boot disk, provisioning, reservation
+        or CPU platform parameters. (templated)
     :param max_run_duration: per-task time limit: seconds, or a duration string ``"3600s"`` (Batch fails a job
-        still running after 14 days, whatever it says).
+        still running after 14 days, 7 with ``FLEX_START``, whatever it says).
     :param max_retries: Batch task retries, 0-10. Above 0 the task spec also gets one ``RETRY_TASK`` lifecycle
         policy on the infrastructure exit codes (50001-50004, 50006) and ``retry_exit_codes``, and such a
         policy fails every other non-zero exit code without retry.
@@ -136,7 +162,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
     :param registry_url: registry base URL for the preflight (private mirrors, tests; plain HTTP only on
         loopback); empty or None means the image's own host. (templated)
     :param validation_policy: ``ValidationPolicy`` for the inferred rules (multi-regions, gcr.io hosts, OCI
-        types); its defaults when None.
+        types, GPU rules); its defaults when None.
     :param gcp_conn_id: the Google provider's Airflow connection. (templated)
     :param impersonation_chain: service account e-mail(s) to impersonate. (templated)
 
@@ -180,7 +206,19 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         cpu_milli: int | None = None,
         memory_mib: int | None = None,
         machine_type: str | None = None,
+        provisioning_model: str | None = None,
         spot: bool = False,
+        accelerator_type: str | None = None,
+        accelerator_count: int | None = None,
+        install_gpu_drivers: bool | None = None,
+        gpu_driver_version: str | None = None,
+        boot_disk_size_gb: int | None = None,
+        boot_disk_type: str | None = None,
+        boot_disk_image: str | None = None,
+        boot_disk_mib: int | None = None,
+        reservation: str | None = None,
+        min_cpu_platform: str | None = None,
+        instance_template: str | None = None,
         max_run_duration: int | float | str | None = None,
         max_retries: int = 0,
         retry_exit_codes: Sequence[int] | None = None,
@@ -219,7 +257,9 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             setattr(self, name, value)
         #: The job this try owns (None before submission, after release, or once handed over).
         self._job_name: str | None = None
-        self._register = OwnershipRegister(None, None, 0)
+        #: Which try owns the job: read from the task context once a try runs (execute or
+        #: execute_complete), so ownership is imported then, not when a DAG file is parsed.
+        self._register: OwnershipRegister | None = None
 
     # -- pieces of execute, in order
 
@@ -300,7 +340,9 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             )
             return ""
         from airflow_batchstream.jobspec.problems import errors, format_problems
+        from airflow_batchstream.jobspec.render import describe_boot_disk
         from airflow_batchstream.preflight import REGISTRY_RETRY, ImageUnreadable, preflight_image
+        from airflow_batchstream.preflight.media import format_size
 
         credentials = None if self.hook.emulator_host else self.hook.get_credentials()
         try:
@@ -314,6 +356,14 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
             )
         except (ImageUnreadable, ValueError) as exc:
             return self._image_problem(f"The image {self.image_uri} cannot be checked: {exc}")
+        self.log.info(
+            "Image %s: %d layers, %s compressed, streamed as tasks read it instead of pulled whole; "
+            "boot disk: %s",
+            self.image_uri,
+            len(result.layers),
+            format_size(result.total_size),
+            describe_boot_disk(job),
+        )
         if result.problems:
             text = format_problems(result.problems)
             if errors(result.problems):
@@ -453,7 +503,7 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
 
         self.check_rendered_parameters()
         identity = TaskInstanceIdentity.from_context(context)
-        self._register = OwnershipRegister.from_context(context, identity.try_number)
+        self._register = _register_of(context, identity.try_number)
         job_id = self.job_id or identity.job_id
         job_dict = self.render(identity)
         self.validate(job_dict, job_id)
@@ -566,7 +616,8 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
 
     def release(self) -> None:
         """This try is done with its job: forget the claim, and never cancel the job on kill."""
-        self._register.release()
+        if self._register is not None:
+            self._register.release()
         self._job_name = None
 
     def cancel_owned_job(self, why: str, *, budget: float | None = None) -> None:
@@ -643,10 +694,13 @@ def job_spec(job: Job) -> dict[str, Any]:
     return spec
 
 
-def _register_of(context: Context) -> OwnershipRegister:
+def _register_of(context: Context, try_number: int | None = None) -> OwnershipRegister:
     from airflow_batchstream.identity import TaskInstanceIdentity
+    from airflow_batchstream.ownership import OwnershipRegister
 
-    return OwnershipRegister.from_context(context, TaskInstanceIdentity.from_context(context).try_number)
+    if try_number is None:
+        try_number = TaskInstanceIdentity.from_context(context).try_number
+    return OwnershipRegister.from_context(context, try_number)
 
 
 def _conflict(job: Job, identity: TaskInstanceIdentity, owner: str) -> JobConflict:

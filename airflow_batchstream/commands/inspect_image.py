@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _text(result) -> str:
+    from airflow_batchstream.preflight.media import format_size
+
     lines = [
         f"image:       {result.image}",
         f"digest:      {result.digest}",
@@ -73,20 +75,11 @@ def _text(result) -> str:
     ]
     if result.resolved_from_index:
         lines.append(f"index:       {result.index_digest}")
-    lines.append(f"layers:      {len(result.layers)} ({_size(result.total_size)})")
-    lines += [f"  [{i}] {layer.digest}  {_size(layer.size)}" for i, layer in enumerate(result.layers)]
+    lines.append(f"layers:      {len(result.layers)} ({format_size(result.total_size)})")
+    lines += [f"  [{i}] {layer.digest}  {format_size(layer.size)}" for i, layer in enumerate(result.layers)]
     lines += [f"note: {note}" for note in result.notes]
     if result.problems:
         lines.append(f"problems:    {len(result.problems)}")
         lines += [problem.format() for problem in result.problems]
     lines.append("streamable:  yes" if result.ok else "streamable:  NO")
     return "\n".join(lines)
-
-
-def _size(count: int) -> str:
-    if count < 0:
-        return "size unknown"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024

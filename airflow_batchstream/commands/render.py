@@ -101,7 +101,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(tasks, "--retry-exit-code", "retry_exit_codes", action="append", metavar="CODE")
     vms = parser.add_argument_group("VMs")
     _flag(vms, "--machine-type", "machine_type")
+    _flag(
+        vms,
+        "--provisioning-model",
+        "provisioning_model",
+        metavar="STANDARD|SPOT|FLEX_START|RESERVATION_BOUND",
+    )
     _flag(vms, "--spot", "spot", action="store_true")
+    _flag(vms, "--reservation", "reservation", metavar="NAME|NO_RESERVATION")
+    _flag(vms, "--min-cpu-platform", "min_cpu_platform", metavar="PLATFORM")
+    _flag(vms, "--instance-template", "instance_template", metavar="TEMPLATE")
+    _flag(vms, "--boot-disk-size-gb", "boot_disk_size_gb", metavar="GB")
+    _flag(vms, "--boot-disk-type", "boot_disk_type", metavar="TYPE")
+    _flag(vms, "--boot-disk-image", "boot_disk_image", metavar="IMAGE")
+    _flag(tasks, "--boot-disk-mib", "boot_disk_mib", metavar="MIB")
+    gpus = parser.add_argument_group("GPUs")
+    _flag(gpus, "--accelerator-type", "accelerator_type", metavar="TYPE")
+    _flag(gpus, "--accelerator-count", "accelerator_count", metavar="N")
+    _flag(gpus, "--install-gpu-drivers", "install_gpu_drivers", action=argparse.BooleanOptionalAction)
+    _flag(gpus, "--gpu-driver-version", "gpu_driver_version", metavar="VERSION")
     _flag(vms, "--service-account", "service_account", metavar="EMAIL")
     _flag(vms, "--network", "network", metavar="global/networks/NAME")
     _flag(vms, "--subnetwork", "subnetwork", metavar="regions/REGION/subnetworks/NAME")

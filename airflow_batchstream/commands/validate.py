@@ -40,7 +40,18 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LEVELS,
         help="level for image names, tags and digests outside the registry grammar (default: warning)",
     )
+    for flag, meaning in _GPU_LEVELS.items():
+        default = getattr(DEFAULT_POLICY, flag.removeprefix("--").replace("-", "_"))
+        group.add_argument(flag, choices=LEVELS, help=f"level for {meaning} (default: {default})")
 
+
+#: The GPU rules' policy levels and what each governs.
+_GPU_LEVELS = {
+    "--unknown-accelerator-type": "accelerator types Compute Engine does not list",
+    "--gpu-machine-outside-batch": "GPU machine series Batch's list omits (A4X, A3 Edge, G4)",
+    "--gpu-drivers-missing": "GPU jobs without installGpuDrivers",
+    "--gpu-with-image-streaming": "GPU jobs whose container streams its image",
+}
 
 _POLICY_OPTIONS = (
     "gcr_hosts",
@@ -48,6 +59,7 @@ _POLICY_OPTIONS = (
     "out_of_region_locations",
     "label_charset",
     "image_reference_grammar",
+    *(flag.removeprefix("--").replace("-", "_") for flag in _GPU_LEVELS),
 )
 
 

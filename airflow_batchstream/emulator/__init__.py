@@ -40,13 +40,16 @@ In-process use (tests: the ``emulator`` fixture in ``tests/fixtures/emulator.py`
         emulator.lose_next_response("CreateJob")  # takes effect, but the client gets UNAVAILABLE
         emulator.set_quota(reads_per_minute=15000, mutations_per_minute=6000)
         emulator.finish_job(name, exit_code=0); emulator.fail_job(name, exit_code=1)
+        emulator.release_job(name)           # a job a stay_queued rule holds in QUEUED goes on
+        emulator.task_environment(name, 0)   # {"BATCH_TASK_INDEX": "0", ...} as task 0 sees it
         emulator.reset()                     # no jobs, counts, faults; initial scenario
 
     # Google's path instead of plain gRPC: TLS, and a check of the callers' tokens.
     BatchEmulator(authenticate=lambda metadata: None).start("127.0.0.1", 0, tls=(key_pem, cert_pem))
 
 From another process (an e2e test ending a job it holds RUNNING), the emulator's own control
-service: ``airflow_batchstream.emulator.client.finish_job(name, exit_code=0, address=...)``.
+service: ``airflow_batchstream.emulator.client.finish_job(name, exit_code=0, address=...)`` and
+``release_job(name, address=...)``.
 
 Standalone: ``batchstream emulator --port 8795 --speed 10 --scenario FILE``, then
 ``export BATCHSTREAM_EMULATOR_HOST=127.0.0.1:8795``.
@@ -63,6 +66,12 @@ Fidelity notes (where Batch's behaviour is undocumented, the emulator's choice i
 - CreateJob rejects what Batch documents rejecting (bad job id/parent/request id, not exactly one
   task group, no runnables, reserved labels, allowedLocations across regions or outside the job's
   region, maxRetryCount outside [0, 10], > 1 MB); the rest is the validator's job, not the API's.
+  It also refuses accelerators Compute Engine cannot give the machine type (an unknown type, an N1
+  count the type does not come in, GPUs on a series without them, other than an
+  accelerator-optimized type's own): Batch documents none of these refusals, and the message
+  follows the one it was seen giving ("Accelerator field is invalid", *inferred*).
+- A job a ``stay_queued`` rule matches waits in QUEUED, no task assigned, as a GPU job waits for
+  capacity, until ``release_job`` (then its phases run from that moment), a cancel or a delete.
 - A job fails at its first finally-failed task; its unfinished tasks end UNEXECUTED, as do the
   unfinished tasks of a cancelled job (*inferred*). A retried attempt is reported as a task event
   ``RUNNING -> PENDING ... with exit code N`` (*inferred*).

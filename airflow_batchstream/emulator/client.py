@@ -48,3 +48,14 @@ def finish_job(name: str, exit_code: int = 0, *, address: str | None = None, tim
     with grpc.insecure_channel(emulator_address(address)) as channel:
         finish = channel.unary_unary(f"/{CONTROL_SERVICE}/FinishJob")
         finish(json.dumps({"name": name, "exit_code": exit_code}).encode(), timeout=timeout)
+
+
+def release_job(name: str, *, address: str | None = None, timeout: float = 30.0) -> None:
+    """Let a job a ``stay_queued`` scenario rule holds in QUEUED go on now, in an emulator running
+    in another process (``BatchEmulator.release_job`` over gRPC).
+
+    :raises grpc.RpcError: NOT_FOUND for an unknown job, FAILED_PRECONDITION for one not held.
+    """
+    with grpc.insecure_channel(emulator_address(address)) as channel:
+        release = channel.unary_unary(f"/{CONTROL_SERVICE}/ReleaseJob")
+        release(json.dumps({"name": name}).encode(), timeout=timeout)

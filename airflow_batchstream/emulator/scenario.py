@@ -23,6 +23,8 @@ job no rule matches simply succeeds after the default phases. File format (YAML 
         stay_running: true                   # RUNNING until cancelled, deleted or finish_job()
       - match: {label: "vm=broken"}
         fail_before_running: 50002           # attempt 0 fails in ASSIGNED: SCHEDULED -> FAILED
+      - match: {image: "*/gpu-*"}
+        stay_queued: true                    # QUEUED (no capacity) until release_job(), cancel, delete
       - match: {command: "noisy"}
         output:                              # what tasks print (Cloud Logging's batch_task_logs)
           "*": ["hello from task {task}"]    # a string is a stdout line; "*" = every task
@@ -210,6 +212,7 @@ class Rule:
     stay_running: bool = False
     fail_before_running: int | None = None
     output: Mapping[int | str, Sequence[Line]] | None = None
+    stay_queued: bool = False
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -246,6 +249,7 @@ class Fate:
     stay_running: bool = False
     fail_before_running: int | None = None
     output: Mapping[int | str, Sequence[Line]] | None = None
+    stay_queued: bool = False
     rule: str | None = None
 
     def lines(self, task_index: int, attempt: int) -> list[Line]:
@@ -296,6 +300,7 @@ class Scenario:
                     stay_running=rule.stay_running,
                     fail_before_running=rule.fail_before_running,
                     output=rule.output,
+                    stay_queued=rule.stay_queued,
                     rule=rule.name or f"rule {number}",
                 )
         return Fate(phases=self.phases)
@@ -383,6 +388,7 @@ def _rule_from_obj(obj: Rule | Mapping[str, Any], where: str = "rule") -> Rule:
             obj.get("preempt_first_attempt", False), f"{where}.preempt_first_attempt"
         ),
         stay_running=_bool(obj.get("stay_running", False), f"{where}.stay_running"),
+        stay_queued=_bool(obj.get("stay_queued", False), f"{where}.stay_queued"),
         fail_before_running=None
         if fail_before_running is None
         else _int(fail_before_running, f"{where}.fail_before_running"),

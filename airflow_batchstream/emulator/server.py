@@ -270,20 +270,26 @@ class BatchEmulator:
         return handle
 
     def _control_handler(self) -> grpc.GenericRpcHandler:
-        """``FinishJob {"name", "exit_code"}``: :meth:`finish_job` for clients in other processes."""
+        """``FinishJob {"name", "exit_code"}`` and ``ReleaseJob {"name"}``: :meth:`finish_job` and
+        :meth:`release_job` for clients in other processes."""
 
-        async def finish(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            try:
-                request = json.loads(data)
-                self.finish_job(str(request["name"]), int(request.get("exit_code", 0)))
-            except KeyError as error:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {error}")
-            except (ValueError, TypeError) as error:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-            return b"{}"
+        def control(act: Callable[[dict], None]):
+            async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
+                try:
+                    act(json.loads(data))
+                except KeyError as error:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {error}")
+                except (ValueError, TypeError) as error:
+                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+                return b"{}"
 
-        handler = grpc.unary_unary_rpc_method_handler(finish)
-        return grpc.method_handlers_generic_handler(CONTROL_SERVICE, {"FinishJob": handler})
+            return grpc.unary_unary_rpc_method_handler(handle)
+
+        handlers = {
+            "FinishJob": control(lambda r: self.finish_job(str(r["name"]), int(r.get("exit_code", 0)))),
+            "ReleaseJob": control(lambda r: self.release_job(str(r["name"]))),
+        }
+        return grpc.method_handlers_generic_handler(CONTROL_SERVICE, handlers)
 
     # -- observation -------------------------------------------------------------------------
 
@@ -369,8 +375,22 @@ class BatchEmulator:
 
     def finish_job(self, name: str, exit_code: int = 0) -> None:
         """End a job's unfinished tasks now with ``exit_code`` (no retries): ends stay-running jobs."""
+        self._call_store(self._store.finish_job, name, exit_code)
+
+    def release_job(self, name: str) -> None:
+        """Let a job a ``stay_queued`` rule holds in QUEUED go on now (capacity was found)."""
+        self._call_store(self._store.release_job, name)
+
+    def task_environment(self, name: str, index: int) -> dict[str, str]:
+        """The environment variables task ``index`` of a job sees now, Batch's ``BATCH_*`` ones
+        included (the emulator runs no container; this is what one would get)."""
+        return self._call_store(self._store.task_environment, name, index)
+
+    @staticmethod
+    def _call_store(method: Callable[..., Any], name: str, *args: Any) -> Any:
+        """A store control: KeyError for an unknown job, ValueError for one in the wrong state."""
         try:
-            self._store.finish_job(name, exit_code)
+            return method(name, *args)
         except EmulatorError as error:
             if error.code == grpc.StatusCode.NOT_FOUND:
                 raise KeyError(name) from None

@@ -10,6 +10,7 @@ API call them from different threads.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -26,9 +27,12 @@ from google.protobuf import empty_pb2
 from airflow_batchstream.emulator.render import render_job, render_location, render_operation, render_task
 from airflow_batchstream.emulator.scenario import Fate, JobFacts, Scenario
 from airflow_batchstream.emulator.timeline import (
+    ASSIGNED,
     CANCELLATION_IN_PROGRESS,
     DELETION_IN_PROGRESS,
+    INF,
     JOB_TERMINAL,
+    QUEUED,
     Interventions,
     JobPlan,
     Names,
@@ -215,7 +219,7 @@ class Store:
             task_count=count,
             parallelism=parallelism,
             attempt=fate.attempt,
-            queued=phases.queued,
+            queued=INF if fate.stay_queued else phases.queued,
             scheduled=phases.scheduled,
             assigned=phases.assigned,
             cancelling=phases.cancelling,
@@ -445,6 +449,42 @@ class Store:
             i = record.interventions
             record.interventions = Interventions((t, exit_code), i.cancel_at, i.delete_at)
             record.rebuild()
+
+    def release_job(self, name: str) -> None:
+        """Let a job held in QUEUED (``stay_queued``) go on now, as when capacity is found."""
+        with self.lock:
+            now = self.clock()
+            record = self._live(self._resolve(name), now)
+            t = record.elapsed(now)
+            state = record.timeline.job_state_at(t)
+            if record.plan.queued < INF or state != QUEUED:
+                raise EmulatorError(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"Job {name} is {state}, not held in QUEUED."
+                )
+            record.plan = dataclasses.replace(record.plan, queued=t)
+            record.rebuild()
+
+    def task_environment(self, name: str, index: int) -> dict[str, str]:
+        """The environment variables task ``index``'s runnables see now: the job's
+        ``environment``, the task's ``taskEnvironments`` entry, and the ones Batch predefines
+        (``BATCH_TASK_INDEX``, ``BATCH_TASK_COUNT``, ``BATCH_TASK_RETRY_ATTEMPT``)."""
+        with self.lock:
+            now = self.clock()
+            record = self._live(self._resolve(name), now)
+            if not 0 <= index < record.plan.task_count:
+                raise not_found(f"{record.name}/taskGroups/{TASK_GROUP_ID}/tasks/{index}")
+            group = record.spec.task_groups[0]
+            variables = dict(group.task_spec.environment.variables)
+            if index < len(group.task_environments):
+                variables.update(group.task_environments[index].variables)
+            changes = record.timeline.task_changes_until(index, record.elapsed(now))
+            attempts = sum(1 for change in changes if change.new == ASSIGNED)
+            return {
+                **variables,
+                "BATCH_TASK_INDEX": str(index),
+                "BATCH_TASK_COUNT": str(record.plan.task_count),
+                "BATCH_TASK_RETRY_ATTEMPT": str(max(attempts - 1, 0)),
+            }
 
     def _resolve(self, name: str) -> str:
         """Accept a full job name or, when unambiguous, a bare job id."""

@@ -104,7 +104,7 @@ class JobPlan:
     task_count: int
     parallelism: int
     attempt: Callable[[int, int], Attempt]  # (task index, attempt number) -> outcome
-    queued: float = 2.0
+    queued: float = 2.0  # INF: the job waits in QUEUED until something from outside releases it
     scheduled: float = 2.0
     assigned: float = 1.0
     cancelling: float = 2.0
@@ -254,8 +254,11 @@ def build_timeline(plan: JobPlan, names: Names, interventions: Interventions | N
     failure = min(failures, key=lambda f: (f[0], f[1])) if failures else None
     end = failure[0] if failure else max(ends)
     first_running = min((c.time for changes in tasks for c in changes if c.new == RUNNING), default=INF)
-    job = [Change(plan.queued, QUEUED, SCHEDULED, job_event_text(QUEUED, SCHEDULED, names.job))]
-    state = SCHEDULED
+    job: list[Change] = []
+    state = QUEUED
+    if plan.queued < INF:  # INF: held in QUEUED (no capacity) until released, cancelled or deleted
+        job.append(Change(plan.queued, QUEUED, SCHEDULED, job_event_text(QUEUED, SCHEDULED, names.job)))
+        state = SCHEDULED
     if first_running <= end and first_running < INF:
         job.append(Change(first_running, SCHEDULED, RUNNING, job_event_text(SCHEDULED, RUNNING, names.job)))
         state = RUNNING

@@ -5,7 +5,9 @@ A model of its own, on protobuf messages, deliberately separate from the validat
 the tests run the validator's output against this emulator, and an emulator that ran the validator
 could not catch a validator bug. It checks what Batch documents refusing at the API (names and
 request ids, one task group, runnables, reserved labels, allowed locations, retry counts, the 1 MB
-limit; docs/batch-facts.md section 6), not everything the validator reports, so do not merge the two.
+limit; docs/batch-facts.md section 6) and the accelerators Compute Engine cannot give a machine type
+(:mod:`airflow_batchstream.jobspec.gpus`), not everything the validator reports, so do not merge
+the two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 import grpc
 from google.cloud.batch_v1 import types as batch
 
+from airflow_batchstream.jobspec import gpus
 from airflow_batchstream.jobspec.images import PROJECT_ID_RE, REGION_RE, region_of_allowed_location
 from airflow_batchstream.jobspec.limits import (
     DYNAMIC_WORKLOAD_SCHEDULER_LABEL,
@@ -185,6 +188,34 @@ def _validate_instances(allocation, parent_project: str) -> None:
     if first.policy.boot_disk.snapshot:
         raise invalid(
             "allocationPolicy.instances[0].policy.bootDisk: snapshot is not supported as boot disk."
+        )
+    for index, accelerator in enumerate(first.policy.accelerators):
+        _validate_accelerator(first.policy.machine_type, index, accelerator.type_, accelerator.count)
+
+
+def _validate_accelerator(machine_type: str, index: int, kind: str, count: int) -> None:
+    """Accelerators Compute Engine cannot give the machine type. Batch documents none of its own
+    refusals; "Accelerator field is invalid" is what it was seen answering for a mismatch."""
+    where = f"Accelerator field is invalid: allocationPolicy.instances[0].policy.accelerators[{index}]"
+    if kind not in gpus.ACCELERATOR_TYPES:
+        raise invalid(f'{where}: accelerator type "{kind}" is not available.')
+    if not machine_type:
+        return  # Batch picks a machine type that takes the accelerator
+    built_in = gpus.built_in_gpus(machine_type)
+    canonical = gpus.canonical_accelerator(kind)
+    if built_in is not None and (canonical, count) != (built_in.type, built_in.count):
+        raise invalid(
+            f'{where}: machine type "{machine_type}" comes with {built_in.count} x {built_in.type}, '
+            f'not {count} x "{kind}".'
+        )
+    if built_in is None and not gpus.is_n1(machine_type):
+        raise invalid(f'{where}: machine type "{machine_type}" cannot be used with accelerators.')
+    allowed = gpus.N1_GPUS.get(canonical, {}) if gpus.is_n1(machine_type) else None
+    if allowed is not None and count not in allowed:
+        counts = ", ".join(map(str, allowed)) or "none"
+        raise invalid(
+            f'{where}: the accelerator count "{count}" is not allowed. The allowed numbers of accelerator '
+            f'"{kind}" to use with machine type "{machine_type}" are: [{counts}].'
         )
 
 

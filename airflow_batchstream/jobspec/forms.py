@@ -336,6 +336,20 @@ def allowed_location_reason(value: str) -> str | None:
     return "an allowed location is regions/REGION or zones/ZONE"
 
 
+def vm_reason(name: str) -> Callable[[str], str | None]:
+    """The form ``name`` of :mod:`~airflow_batchstream.jobspec.vm_forms` (accelerator types, boot
+    disks, reservations, instance templates), loaded when a DAG first gives such a value: the
+    forms cost parse time only to DAGs that use them."""
+
+    def reason(value: str) -> str | None:
+        from airflow_batchstream.jobspec import vm_forms
+
+        return getattr(vm_forms, name)(value)
+
+    reason.__name__ = name
+    return reason
+
+
 def logs_path_reason(value: str) -> str | None:
     if value.startswith("/") or value.startswith("gs://"):
         return None

@@ -73,6 +73,7 @@ from airflow_batchstream.jobspec.forms import (
     subnetwork_reason,
     text,
     validation_policy,
+    vm_reason,
     volumes,
 )
 from airflow_batchstream.jobspec.limits import (
@@ -90,6 +91,15 @@ _CONTAINER = "taskGroups[0].taskSpec.runnables[0].container"
 _TASK_SPEC = "taskGroups[0].taskSpec"
 _INTERFACE = "allocationPolicy.network.networkInterfaces[0]"
 _INSTANCE = "allocationPolicy.instances[0].policy"
+_ACCELERATOR = f"{_INSTANCE}.accelerators[0]"
+#: What ``provisioning_model`` takes: Batch's models but the deprecated PREEMPTIBLE (use SPOT).
+PROVISIONING_MODELS = ("STANDARD", "SPOT", "FLEX_START", "RESERVATION_BOUND")
+#: The parameters that render into ``instances[0].policy``, which ``instance_template`` replaces.
+INSTANCE_POLICY_PARAMETERS = (
+    "machine_type", "provisioning_model", "spot", "accelerator_type", "accelerator_count",
+    "gpu_driver_version", "boot_disk_size_gb", "boot_disk_type", "boot_disk_image", "reservation",
+    "min_cpu_platform",
+)  # fmt: skip
 
 
 class _Required:
@@ -219,13 +229,92 @@ JOB_PARAMETERS: Mapping[str, Parameter] = _table(
         f"{_INSTANCE}.machineType", templated=True,
     ),
     Parameter(
-        "spot", boolean, "bool", False, "run on Spot VMs (`provisioningModel` `SPOT`)",
+        "provisioning_model", choice(*PROVISIONING_MODELS), "str | None", None,
+        "`STANDARD`, `SPOT`, `FLEX_START` (Dynamic Workload Scheduler's best-effort start, at most 7 "
+        "days of run time) or `RESERVATION_BOUND`; Batch's default (standard) when None",
         f"{_INSTANCE}.provisioningModel",
+    ),
+    Parameter(
+        "spot", boolean, "bool", False,
+        "run on Spot VMs: the short form of `provisioning_model='SPOT'`",
+        f"{_INSTANCE}.provisioningModel",
+    ),
+    Parameter(
+        "accelerator_type", text(vm_reason("accelerator_type_reason"), "write e.g. nvidia-tesla-t4"),
+        "str | None", None,
+        "GPU type attached to each VM, e.g. `nvidia-tesla-t4` or `nvidia-l4` (N1 machine types take "
+        "attached GPUs; accelerator-optimized ones, `a2-*`, `a3-*`, `a4-*`, `g2-*`, come with theirs "
+        "and need none)",
+        f"{_ACCELERATOR}.type", templated=True,
+    ),
+    Parameter(
+        "accelerator_count", integer(1), "int | None", None,
+        "GPUs of `accelerator_type` per VM; 1 when None",
+        f"{_ACCELERATOR}.count",
+    ),
+    Parameter(
+        "install_gpu_drivers", boolean, "bool | None", None,
+        "let Batch install the GPU drivers; when None, on for a job that asks for GPUs "
+        "(`accelerator_type` or an accelerator-optimized `machine_type`). `False` needs drivers in "
+        "the boot image",
+        "allocationPolicy.instances[0].installGpuDrivers",
+    ),
+    Parameter(
+        "gpu_driver_version", text(vm_reason("driver_version_reason"), "write e.g. 535.104.05"),
+        "str | None", None,
+        "NVIDIA driver version Batch installs, e.g. `535.104.05` (with `accelerator_type`); Batch's "
+        "choice when None",
+        f"{_ACCELERATOR}.driverVersion",
+    ),
+    Parameter(
+        "boot_disk_size_gb", integer(1), "int | None", None,
+        "boot disk size in GB, at least the image's (30 for Batch's images); Batch sizes it from the "
+        "image and tasks when None",
+        f"{_INSTANCE}.bootDisk.sizeGb",
+    ),
+    Parameter(
+        "boot_disk_type", text(vm_reason("boot_disk_type_reason"), "write e.g. pd-ssd"), "str | None", None,
+        "`pd-balanced` (Batch's default), `pd-ssd`, `pd-standard`, `pd-extreme` or a `hyperdisk-*` type",
+        f"{_INSTANCE}.bootDisk.type",
+    ),
+    Parameter(
+        "boot_disk_image", text(vm_reason("boot_disk_image_reason"), "write e.g. batch-cos"),
+        "str | None", None,
+        "VM image: `batch-debian`, `batch-cos`, `batch-hpc-rocky`, or "
+        "`projects/P/global/images/[family/]I`; Batch's default when None",
+        f"{_INSTANCE}.bootDisk.image", templated=True,
+    ),
+    Parameter(
+        "boot_disk_mib", integer(1), "int | None", None,
+        "extra boot disk per task in MiB, added to Batch's own sizing (Batch ignores it when "
+        "`boot_disk_size_gb` is set)",
+        f"{_TASK_SPEC}.computeResource.bootDiskMib",
+    ),
+    Parameter(
+        "reservation", text(vm_reason("reservation_reason"), "write a reservation name, or NO_RESERVATION"),
+        "str | None", None,
+        "Compute Engine reservation the VMs consume (its name), or `NO_RESERVATION`; any matching "
+        "reservation when None",
+        f"{_INSTANCE}.reservation", templated=True,
+    ),
+    Parameter(
+        "min_cpu_platform", text(any_text, "write e.g. Intel Ice Lake"), "str | None", None,
+        "minimum CPU platform, e.g. `Intel Ice Lake`",
+        f"{_INSTANCE}.minCpuPlatform",
+    ),
+    Parameter(
+        "instance_template",
+        text(vm_reason("instance_template_reason"), "write projects/P/global/instanceTemplates/T"),
+        "str | None", None,
+        "global instance template of the job's project (name, `global/instanceTemplates/T` or "
+        "`projects/P/global/instanceTemplates/T`) that gives the VMs instead of the parameters above: "
+        "not with `machine_type`, GPU, boot disk, provisioning, reservation or CPU platform parameters",
+        "allocationPolicy.instances[0].instanceTemplate", templated=True,
     ),
     Parameter(
         "max_run_duration", duration, "int | float | str | None", None,
         'per-task time limit: seconds, or a duration string `"3600s"` (Batch fails a job still running '
-        "after 14 days, whatever it says)",
+        "after 14 days, 7 with `FLEX_START`, whatever it says)",
         f"{_TASK_SPEC}.maxRunDuration",
     ),
     Parameter(
@@ -397,8 +486,8 @@ OPERATOR_PARAMETERS: Mapping[str, Parameter] = {
         ),
         Parameter(
             "validation_policy", validation_policy, "ValidationPolicy | None", None,
-            "`ValidationPolicy` for the inferred rules (multi-regions, gcr.io hosts, OCI types); its "
-            "defaults when None",
+            "`ValidationPolicy` for the inferred rules (multi-regions, gcr.io hosts, OCI types, GPU "
+            "rules); its defaults when None",
         ),
         *_CONNECTION,
     ),
@@ -566,8 +655,61 @@ def _combinations(values: Mapping[str, Any], context: Context) -> list[Problem]:
                 "pin_image_digest needs the image preflight, which checks streaming jobs only",
                 "remove pin_image_digest, or stream the image",
             )
+    found.extend(_vm_combinations(values))
     found.extend(_label_budget(values, context))
     return found  # fmt: skip
+
+
+def _given(values: Mapping[str, Any], name: str) -> bool:
+    """Whether a parameter was given: any value but None and False (a template counts)."""
+    return values.get(name) not in (None, False)
+
+
+def _vm_combinations(values: Mapping[str, Any]) -> list[Problem]:
+    """Contradictions between the VM parameters: template vs policy, Spot vs model, GPU, disks."""
+    found: list[Problem] = []
+
+    def add(name: str, message: str, fix: str) -> None:
+        found.append(Problem(_field_of(name), "P-COMBO", message, fix, parameter=name))
+
+    if _given(values, "instance_template"):
+        clashing = [name for name in INSTANCE_POLICY_PARAMETERS if _given(values, name)]
+        if clashing:
+            add(
+                "instance_template",
+                f"instance_template gives the VMs, so {', '.join(clashing)} cannot be set with it (Batch "
+                "takes instances[0] from a template or a policy, never both)",
+                f"put {', '.join(clashing)} into the instance template, or remove instance_template",
+            )
+    model = values.get("provisioning_model")
+    if values.get("spot") is True and model not in (None, "SPOT"):
+        add(
+            "spot",
+            f"spot=True asks for SPOT, but provisioning_model is {model!r}",
+            "keep one of them: spot=True is short for provisioning_model='SPOT'",
+        )
+    if model == "RESERVATION_BOUND" and values.get("reservation") == "NO_RESERVATION":
+        add(
+            "reservation",
+            "provisioning_model RESERVATION_BOUND runs on reserved VMs, but reservation is NO_RESERVATION",
+            "name the reservation, or choose another provisioning_model",
+        )
+    for name in ("accelerator_count", "gpu_driver_version"):
+        if _given(values, name) and not _given(values, "accelerator_type"):
+            add(name, f"{name} is set without accelerator_type", "set accelerator_type, e.g. nvidia-tesla-t4")
+    if _given(values, "gpu_driver_version") and values.get("install_gpu_drivers") is False:
+        add(
+            "gpu_driver_version",
+            "gpu_driver_version is set, but install_gpu_drivers is False, so Batch installs no driver",
+            "remove gpu_driver_version, or let Batch install the drivers",
+        )
+    if _given(values, "boot_disk_size_gb") and _given(values, "boot_disk_mib"):
+        add(
+            "boot_disk_mib",
+            "boot_disk_mib is set with boot_disk_size_gb, and Batch honours only boot_disk_size_gb",
+            "remove boot_disk_mib, and count its space in boot_disk_size_gb",
+        )
+    return found
 
 
 def _label_budget(values: Mapping[str, Any], context: Context) -> list[Problem]:

@@ -83,6 +83,15 @@ class ValidationPolicy:
         warning for job files in general; the operator and ``batchstream render`` hold it to an
         error, since streaming is their contract, unless ``image_streaming=False`` asks for a job
         that pulls its image (then it is off).
+    :param extra_accelerator_types: accelerator types to accept besides the ones Compute Engine's
+        GPU page lists (``airflow_batchstream.jobspec.gpus.ACCELERATOR_TYPES``): GPUs newer than it.
+    :param unknown_accelerator_type: level for an accelerator type in neither list.
+    :param gpu_machine_outside_batch: level for a GPU machine series Batch's list of machine series
+        omits (A4X, A4X Max, A3 Edge, G4; the list is dated 2026-04).
+    :param gpu_drivers_missing: level for a GPU job without ``installGpuDrivers`` (Google's samples
+        say its GPUs are then unusable unless the image brings drivers).
+    :param gpu_with_image_streaming: level for a GPU job whose container streams its image: Batch
+        documents GPU access for Docker container runnables only, and streaming runs containerd.
     """
 
     batch_regions: frozenset[str] = BATCH_REGIONS
@@ -96,6 +105,11 @@ class ValidationPolicy:
     oci_manifest: PolicyLevel = "off"
     oci_index: PolicyLevel = "off"
     streaming_off: PolicyLevel = "warning"
+    extra_accelerator_types: frozenset[str] = frozenset()
+    unknown_accelerator_type: PolicyLevel = "error"
+    gpu_machine_outside_batch: PolicyLevel = "error"
+    gpu_drivers_missing: PolicyLevel = "warning"
+    gpu_with_image_streaming: PolicyLevel = "warning"
 
 
 DEFAULT_POLICY = ValidationPolicy()

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 from airflow_batchstream.jobspec.forms import Context
+from airflow_batchstream.jobspec.gpus import is_gpu_machine
 from airflow_batchstream.jobspec.parameters import (
     JOB_PARAMETERS,
     REQUIRED,
@@ -86,9 +87,36 @@ def render_job(image_uri: str, **parameters: Any) -> dict[str, Any]:
     :param memory_mib: memory per task in MiB, at least 1; Batch's default (2000) when None.
     :param machine_type: Compute Engine machine type, e.g. ``e2-standard-4``; Batch's choice when None. Arm
         families (``t2a``, ``c4a``, ...) select the arm64 image.
-    :param spot: run on Spot VMs (``provisioningModel`` ``SPOT``).
+    :param provisioning_model: ``STANDARD``, ``SPOT``, ``FLEX_START`` (Dynamic Workload Scheduler's
+        best-effort start, at most 7 days of run time) or ``RESERVATION_BOUND``; Batch's default (standard)
+        when None.
+    :param spot: run on Spot VMs: the short form of ``provisioning_model='SPOT'``.
+    :param accelerator_type: GPU type attached to each VM, e.g. ``nvidia-tesla-t4`` or ``nvidia-l4`` (N1
+        machine types take attached GPUs; accelerator-optimized ones, ``a2-*``, ``a3-*``, ``a4-*``, ``g2-*``,
+        come with theirs and need none).
+    :param accelerator_count: GPUs of ``accelerator_type`` per VM; 1 when None.
+    :param install_gpu_drivers: let Batch install the GPU drivers; when None, on for a job that asks for GPUs
+        (``accelerator_type`` or an accelerator-optimized ``machine_type``). ``False`` needs drivers in the
+        boot image.
+    :param gpu_driver_version: NVIDIA driver version Batch installs, e.g. ``535.104.05`` (with
+        ``accelerator_type``); Batch's choice when None.
+    :param boot_disk_size_gb: boot disk size in GB, at least the image's (30 for Batch's images); Batch sizes
+        it from the image and tasks when None.
+    :param boot_disk_type: ``pd-balanced`` (Batch's default), ``pd-ssd``, ``pd-standard``, ``pd-extreme`` or a
+        ``hyperdisk-*`` type.
+    :param boot_disk_image: VM image: ``batch-debian``, ``batch-cos``, ``batch-hpc-rocky``, or
+        ``projects/P/global/images/[family/]I``; Batch's default when None.
+    :param boot_disk_mib: extra boot disk per task in MiB, added to Batch's own sizing (Batch ignores it when
+        ``boot_disk_size_gb`` is set).
+    :param reservation: Compute Engine reservation the VMs consume (its name), or ``NO_RESERVATION``; any
+        matching reservation when None.
+    :param min_cpu_platform: minimum CPU platform, e.g. ``Intel Ice Lake``.
+    :param instance_template: global instance template of the job's project (name,
+        ``global/instanceTemplates/T`` or ``projects/P/global/instanceTemplates/T``) that gives the VMs
+        instead of the parameters above: not with ``machine_type``, GPU, boot disk, provisioning, reservation
+        or CPU platform parameters.
     :param max_run_duration: per-task time limit: seconds, or a duration string ``"3600s"`` (Batch fails a job
-        still running after 14 days, whatever it says).
+        still running after 14 days, 7 with ``FLEX_START``, whatever it says).
     :param max_retries: Batch task retries, 0-10. Above 0 the task spec also gets one ``RETRY_TASK`` lifecycle
         policy on the infrastructure exit codes (50001-50004, 50006) and ``retry_exit_codes``, and such a
         policy fails every other non-zero exit code without retry.
@@ -136,7 +164,7 @@ def render_job(image_uri: str, **parameters: Any) -> dict[str, Any]:
         container,
         volumes=given.volumes,
         environment=environment_fragment(given.environment, given.secret_environment),
-        compute_resource=compute_resource_fragment(given.cpu_milli, given.memory_mib),
+        compute_resource=compute_resource_fragment(given.cpu_milli, given.memory_mib, given.boot_disk_mib),
         max_run_duration=given.max_run_duration,
         max_retries=given.max_retries,
         retry_exit_codes=given.retry_exit_codes,
@@ -144,7 +172,24 @@ def render_job(image_uri: str, **parameters: Any) -> dict[str, Any]:
     group = task_group_fragment(task_spec, given.task_count, given.parallelism)
     job: dict[str, Any] = {"taskGroups": [group]}
     allocation = allocation_policy_fragment(
-        instance=instance_policy_fragment(given.machine_type, given.spot),
+        instance=instance_fragment(
+            instance_policy_fragment(
+                given.machine_type,
+                provisioning_model="SPOT" if given.spot else given.provisioning_model,
+                accelerators=accelerators_fragment(
+                    given.accelerator_type, given.accelerator_count, given.gpu_driver_version
+                ),
+                boot_disk=boot_disk_fragment(
+                    given.boot_disk_size_gb, given.boot_disk_type, given.boot_disk_image
+                ),
+                reservation=given.reservation,
+                min_cpu_platform=given.min_cpu_platform,
+            ),
+            instance_template=given.instance_template,
+            install_gpu_drivers=gpu_drivers(
+                given.install_gpu_drivers, given.accelerator_type, given.machine_type
+            ),
+        ),
         service_account=given.service_account,
         network=network_fragment(given.network, given.subnetwork, given.no_external_ip),
         allowed_locations=given.allowed_locations,
@@ -190,11 +235,15 @@ def environment_fragment(
     return env or None
 
 
-def compute_resource_fragment(cpu_milli: int | None, memory_mib: int | None) -> dict[str, Any] | None:
-    """``computeResource`` per task; unset values keep Batch's defaults (2000 milli-CPU, 2000 MiB)."""
+def compute_resource_fragment(
+    cpu_milli: int | None, memory_mib: int | None, boot_disk_mib: int | None = None
+) -> dict[str, Any] | None:
+    """``computeResource`` per task; unset values keep Batch's defaults (2000 milli-CPU, 2000 MiB,
+    no extra boot disk)."""
     resource: dict[str, Any] = {}
     _put(resource, "cpuMilli", cpu_milli)
     _put(resource, "memoryMib", memory_mib)
+    _put(resource, "bootDiskMib", boot_disk_mib)
     return resource or None
 
 
@@ -252,13 +301,86 @@ def task_group_fragment(
     return group
 
 
-def instance_policy_fragment(machine_type: str | None, spot: bool = False) -> dict[str, Any] | None:
-    """``instances[0]``: the VM shape and provisioning model, or None for Batch's choice."""
+def instance_policy_fragment(
+    machine_type: str | None,
+    *,
+    provisioning_model: str | None = None,
+    accelerators: list[dict[str, Any]] | None = None,
+    boot_disk: Mapping[str, Any] | None = None,
+    reservation: str | None = None,
+    min_cpu_platform: str | None = None,
+) -> dict[str, Any] | None:
+    """``instances[0].policy``: the VM shape, GPUs, boot disk and provisioning; None for Batch's choice."""
     policy: dict[str, Any] = {}
     _put(policy, "machineType", machine_type)
-    if spot:
-        policy["provisioningModel"] = "SPOT"
-    return {"policy": policy} if policy else None
+    _put(policy, "provisioningModel", provisioning_model)
+    _put(policy, "accelerators", accelerators)
+    _put(policy, "bootDisk", boot_disk)
+    _put(policy, "reservation", reservation)
+    _put(policy, "minCpuPlatform", min_cpu_platform)
+    return policy or None
+
+
+def accelerators_fragment(
+    accelerator_type: str | None, count: int | None = None, driver_version: str | None = None
+) -> list[dict[str, Any]] | None:
+    """``policy.accelerators``: one GPU type (``count`` 1 by default), or None (no attached GPU)."""
+    if accelerator_type is None:
+        return None
+    accelerator: dict[str, Any] = {"type": accelerator_type, "count": 1 if count is None else count}
+    _put(accelerator, "driverVersion", driver_version)
+    return [accelerator]
+
+
+def boot_disk_fragment(
+    size_gb: int | None, disk_type: str | None = None, image: str | None = None
+) -> dict[str, Any] | None:
+    """``policy.bootDisk``, or None: Batch then picks the image and sizes the disk itself."""
+    disk: dict[str, Any] = {}
+    _put(disk, "image", image)
+    _put(disk, "sizeGb", size_gb)
+    _put(disk, "type", disk_type)
+    return disk or None
+
+
+def describe_boot_disk(job: Mapping[str, Any]) -> str:
+    """The boot disk a rendered job asks for, in words: ``200 GB, pd-ssd, image batch-cos``."""
+    first = (job.get("allocationPolicy") or {}).get("instances") or [{}]
+    if first[0].get("instanceTemplate"):
+        return f"the instance template's ({first[0]['instanceTemplate']})"
+    disk = (first[0].get("policy") or {}).get("bootDisk") or {}
+    size = f"{disk['sizeGb']} GB" if disk.get("sizeGb") else "sized by Batch"
+    extra = ((job.get("taskGroups") or [{}])[0].get("taskSpec") or {}).get("computeResource") or {}
+    if extra.get("bootDiskMib") and not disk.get("sizeGb"):
+        size += f" + {extra['bootDiskMib']} MiB per task"
+    image = disk.get("image") or "Batch's default image"
+    return f"{size}, {disk.get('type') or 'pd-balanced'}, image {image}"
+
+
+def gpu_drivers(install: bool | None, accelerator_type: str | None, machine_type: str | None) -> bool:
+    """Whether Batch installs GPU drivers: as asked, or (None) when the job asks for GPUs.
+
+    Batch's own default is not to, and Google's samples note that the GPUs are then unusable
+    unless the image brings its drivers: so a GPU job gets them unless it says otherwise.
+    """
+    if install is not None:
+        return install
+    return accelerator_type is not None or is_gpu_machine(machine_type)
+
+
+def instance_fragment(
+    policy: Mapping[str, Any] | None,
+    *,
+    instance_template: str | None = None,
+    install_gpu_drivers: bool = False,
+) -> dict[str, Any] | None:
+    """``instances[0]``: a policy or a template, and whether Batch installs GPU drivers."""
+    instance: dict[str, Any] = {}
+    _put(instance, "policy", dict(policy) if policy else None)
+    _put(instance, "instanceTemplate", instance_template)
+    if install_gpu_drivers:
+        instance["installGpuDrivers"] = True
+    return instance or None
 
 
 def network_fragment(

@@ -27,6 +27,7 @@ from airflow_batchstream.jobspec.limits import JOB_ID_RE
 from airflow_batchstream.jobspec.policy import DEFAULT_POLICY, ValidationPolicy, problems_at_level
 from airflow_batchstream.jobspec.problems import Problem
 from airflow_batchstream.jobspec.rules import (
+    gpu,
     job,
     labels,
     placement,
@@ -79,6 +80,13 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("AP-TEMPLATE", placement.check_instance_template),
     ("AP-BOOTDISK", placement.check_boot_disk),
     ("AP-TAGS", placement.check_network_tags),
+    ("GPU-TYPE", gpu.check_accelerator_types),
+    ("GPU-MACHINE", gpu.check_gpu_machine),
+    ("GPU-COUNT", gpu.check_accelerator_counts),
+    ("GPU-DRIVERS", gpu.check_gpu_drivers),
+    ("GPU-STREAMING", gpu.check_gpu_streaming),
+    ("AP-PROVISIONING", gpu.check_provisioning),
+    ("AP-RESERVATION", gpu.check_reservation),
     ("N-TOPIC", placement.check_notification_topics),
     ("N-MESSAGE", placement.check_notification_messages),
     ("L-1", labels.check_vm_label_count),

@@ -134,6 +134,20 @@ def platform_for_machine_type(machine_type: str | None) -> str:
     return "linux/arm64" if family in ARM_MACHINE_FAMILIES else DEFAULT_PLATFORM
 
 
+def format_size(count: int) -> str:
+    """Bytes as people read them: ``5.2 GiB``; a negative count (unknown) says so."""
+    if count < 0:
+        return "size unknown"
+    if count < 1024:
+        return f"{count} B"
+    size = count / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 @dataclass(frozen=True)
 class PreflightResult:
     """What the preflight found.

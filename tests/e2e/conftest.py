@@ -48,6 +48,8 @@ def e2e_emulator_address(e2e_dir):
 
 #: The image the examples default to, as its repository path in a registry and its tag.
 DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_TAG = "example-project/pipelines/etl", "1.0"
+#: The GPU example's image: two layers, as a (much smaller) CUDA image would have many.
+GPU_IMAGE_NAME = "example-project/pipelines/gpu-infer"
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +70,11 @@ def e2e_registry(request):
     try:
         layer = make_layer({"app/etl.py": b"print('etl')\n"})
         digest = pusher.push_image(DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_TAG, [layer])
+        gpu_layers = [
+            make_layer({"model/weights.bin": bytes(4096)}),
+            make_layer({"infer/score.py": b"pass\n"}),
+        ]
+        pusher.push_image(GPU_IMAGE_NAME, DEFAULT_IMAGE_TAG, gpu_layers)
     finally:
         pusher.close()
     return registry.url, digest

@@ -15,18 +15,21 @@ from urllib.parse import unquote
 import pytest
 
 from airflow_batchstream.links import BatchStreamJobLink, BatchStreamLogsLink
-from tests.e2e.conftest import DEFAULT_IMAGE_NAME, LOCATION, PROJECT
+from tests.e2e.conftest import DEFAULT_IMAGE_NAME, GPU_IMAGE_NAME, LOCATION, PROJECT
 from tests.e2e.harness import wait_for
 
 PARTITIONED = "example_batchstream_partitioned"
 ARRAY_AND_MAPPING = "example_batchstream_array_and_mapping"
 SENSOR = "example_batchstream_sensor"
 PREFLIGHT = "example_batchstream_preflight"
+GPU = "example_batchstream_gpu_inference"
 FATE = "e2e_batchstream_fate"
 TRIGGER_CLASS = "airflow_batchstream.triggers.BatchStreamJobTrigger"
 
 #: A manual run for this logical date processes the last complete day before it.
 TRIGGER_DATE, PARTITION_DATE = "2024-05-17", "2024-05-16"
+#: A manual run on this Monday scores the complete week before it, which starts on GPU_WEEK.
+GPU_TRIGGER_DATE, GPU_WEEK = "2024-05-13", "2024-05-06"
 BACKFILL_DATES = ["2024-03-01", "2024-03-02", "2024-03-03"]
 
 #: Airflow's own task-log lines for a task that deferred and whose trigger ran in the triggerer.
@@ -42,6 +45,7 @@ def runs(api) -> dict:
         "array": api.trigger(ARRAY_AND_MAPPING),
         "sensor": api.trigger(SENSOR),
         "preflight": api.trigger(PREFLIGHT),
+        "gpu": api.trigger(GPU, logical_date=f"{GPU_TRIGGER_DATE}T00:00:00Z"),
         "fail": api.trigger(FATE, conf={"marker": "batchstream-e2e-fail"}),
         "ok": api.trigger(FATE, conf={"marker": "batchstream-e2e-ok"}),
         "hold": api.trigger(FATE, conf={"marker": "batchstream-e2e-hold"}),
@@ -198,6 +202,36 @@ def test_preflight_example_checks_pins_and_defers(api, batch, runs, e2e_registry
     assert summary["image_digest"] == digest
 
 
+def test_gpu_example_runs_a_week_of_partitions_as_one_flex_start_array_job(api, batch, runs, e2e_registry):
+    run_id, task_id = runs["gpu"], "score_week"
+    assert api.wait_for_run(GPU, run_id)["state"] == "success"
+    assert_deferred_to_the_triggerer(api, GPU, run_id, task_id)
+    summary = summary_of(api, GPU, run_id, task_id)
+    assert summary["state"] == "SUCCEEDED"
+    assert summary["task_counts"] == {"SUCCEEDED": 7}
+    job = job_named(batch, summary["job_name"])
+    group = job.task_groups[0]
+    assert group.task_count == 7 and group.parallelism == 7
+    assert group.task_spec.environment.variables["START_DATE"] == GPU_WEEK
+    assert "$BATCH_TASK_INDEX" in commands_of(job)[-1]
+    instance = job.allocation_policy.instances[0]
+    assert instance.install_gpu_drivers is True  # on by default for a GPU machine type
+    assert instance.policy.machine_type == "g2-standard-8"
+    assert instance.policy.provisioning_model.name == "FLEX_START"
+    assert instance.policy.boot_disk.size_gb == 100
+    container = group.task_spec.runnables[0].container
+    assert container.enable_image_streaming and not container.options  # no --gpus: streaming forbids it
+    log = api.task_log(GPU, run_id, task_id)
+    assert "GPU-STREAMING" in log, log[-3000:]  # the undocumented part is said, not hidden
+    if e2e_registry is None:
+        assert "preflight skipped" in log
+        pytest.skip("docker-registry is not installed: the preflight and pinning were not exercised")
+    assert container.image_uri.startswith(f"us-central1-docker.pkg.dev/{GPU_IMAGE_NAME}@sha256:")
+    assert summary["image_digest"] == container.image_uri.split("@", 1)[1]
+    assert re.search(r"2 layers, [0-9.]+ [KM]?i?B compressed, streamed", log), log[-3000:]
+    assert "boot disk: 100 GB, pd-balanced, image Batch's default image" in log
+
+
 # --- a backfill, as the UI creates it ------------------------------------------------------------
 
 
@@ -334,7 +368,7 @@ def test_rendered_templates_show_the_submitted_job(api, batch, runs, key, dag_id
     assert_shows_job(shown, created[0])
 
 
-@pytest.mark.parametrize("dag_id", [PARTITIONED, ARRAY_AND_MAPPING, SENSOR, PREFLIGHT])
+@pytest.mark.parametrize("dag_id", [PARTITIONED, ARRAY_AND_MAPPING, SENSOR, PREFLIGHT, GPU])
 def test_examples_are_documented_in_the_ui(api, dag_id):
     details = api.ok("GET", f"/dags/{dag_id}/details")
     assert details["doc_md"], f"{dag_id} has no documentation"

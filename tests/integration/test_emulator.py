@@ -632,3 +632,121 @@ def test_locations_mixin_lists_batch_regions(batch_client):
         batch_client.get_location(
             locations_pb2.GetLocationRequest(name="projects/emu-project/locations/mars-1")
         )
+
+
+# -- GPU jobs --------------------------------------------------------------------------------------
+
+
+def gpu_job(machine_type: str = "", accelerator: str = "", count: int = 1, **job: object) -> batch_v1.Job:
+    """``make_job`` on a GPU machine type and/or with attached accelerators, drivers installed."""
+    spec = make_job(**job)
+    policy = batch_v1.AllocationPolicy.InstancePolicy(machine_type=machine_type)
+    if accelerator:
+        policy.accelerators = [batch_v1.AllocationPolicy.Accelerator(type_=accelerator, count=count)]
+    _instances(spec, policy=policy, install_gpu_drivers=True)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "accelerator", "count", "message"),
+    [
+        ("n1-standard-8", "nvidia-tesla-h100", 1, 'accelerator type "nvidia-tesla-h100" is not available'),
+        ("", "NVIDIA_TESLA_T4", 1, "is not available"),
+        ("n1-standard-8", "nvidia-tesla-t4", 3, r"allowed numbers .* are: \[1, 2, 4\]"),
+        ("n1-standard-8", "nvidia-l4", 1, r"are: \[none\]"),
+        ("e2-standard-8", "nvidia-tesla-t4", 1, "cannot be used with accelerators"),
+        ("c4a-standard-8", "nvidia-l4", 1, "cannot be used with accelerators"),
+        ("g2-standard-8", "nvidia-l4", 4, "comes with 1 x nvidia-l4"),
+    ],
+)
+def test_create_refuses_accelerators_the_machine_type_cannot_take(
+    batch_client, machine_type, accelerator, count, message
+):
+    with pytest.raises(exceptions.InvalidArgument, match="Accelerator field is invalid") as refused:
+        batch_client.create_job(parent=PARENT, job_id="gpu", job=gpu_job(machine_type, accelerator, count))
+    assert re.search(message, str(refused.value)), refused.value
+    assert list(batch_client.list_jobs(parent=PARENT)) == []  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "accelerator", "count"),
+    [
+        ("n1-standard-8", "nvidia-tesla-t4", 2),
+        ("g2-standard-8", "", 1),
+        ("g2-standard-24", "nvidia-l4", 2),  # the built-in GPUs, repeated
+        ("a2-highgpu-1g", "nvidia-a100-40gb", 1),  # A2's other name
+        ("", "nvidia-l4", 1),  # Batch picks the machine type
+    ],
+)
+def test_create_accepts_gpus_the_machine_type_takes(batch_client, machine_type, accelerator, count):
+    created = batch_client.create_job(
+        parent=PARENT, job_id="gpu", job=gpu_job(machine_type, accelerator, count)
+    )
+    job, _ = wait_terminal(batch_client, created.name)
+    assert job.status.state == State.SUCCEEDED
+    assert job.allocation_policy.instances[0].install_gpu_drivers is True
+
+
+def test_a_gpu_job_held_for_capacity_waits_in_queued_until_released(emulator, batch_client):
+    emulator.set_scenario([{"match": {"image": "*/gpu-*"}, "stay_queued": True}])
+    image = "us-central1-docker.pkg.dev/emu-project/repo/gpu-infer:1"
+    created = batch_client.create_job(
+        parent=PARENT, job_id="no-capacity", job=gpu_job("g2-standard-8", image=image, task_count=2)
+    )
+    # The emulator holds it: whatever time passes, it stays QUEUED with no task assigned.
+    queued = emulator.job(created.name)
+    assert queued.status.state == State.QUEUED
+    assert dict(queued.status.task_groups["group0"].counts) == {"PENDING": 2}
+    with pytest.raises(ValueError, match="not held"):
+        emulator.release_job(batch_client.create_job(parent=PARENT, job_id="other", job=make_job()).name)
+
+    emulator.release_job(created.name)  # capacity arrives
+
+    job, seen = wait_terminal(batch_client, created.name)
+    assert job.status.state == State.SUCCEEDED
+    assert seen[-3:] == ["SCHEDULED", "RUNNING", "SUCCEEDED"]
+    with pytest.raises(ValueError, match="not held"):
+        emulator.release_job(created.name)
+
+
+def test_a_held_gpu_job_is_released_from_another_process_or_cancelled(emulator, batch_client):
+    from airflow_batchstream.emulator.client import release_job
+
+    emulator.set_scenario([{"stay_queued": True}])
+    released = batch_client.create_job(parent=PARENT, job_id="released", job=gpu_job("g2-standard-4"))
+    cancelled = batch_client.create_job(parent=PARENT, job_id="cancelled", job=gpu_job("g2-standard-4"))
+
+    release_job(released.name, address=emulator.address)
+    batch_client.cancel_job(name=cancelled.name)
+
+    assert wait_terminal(batch_client, released.name)[0].status.state == State.SUCCEEDED
+    job, _ = wait_terminal(batch_client, cancelled.name)
+    assert [e.description.split(" for job")[0] for e in job.status.status_events] == [
+        "Job state is set from QUEUED to CANCELLATION_IN_PROGRESS",
+        "Job state is set from CANCELLATION_IN_PROGRESS to CANCELLED",
+    ]
+    with pytest.raises(grpc.RpcError) as over:
+        release_job(cancelled.name, address=emulator.address)
+    assert over.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_gpu_jobs_tasks_see_batch_variables(emulator, batch_client):
+    emulator.set_scenario([{"preempt_first_attempt": True, "stay_running": True}])
+    job = gpu_job("n1-standard-8", "nvidia-tesla-t4", task_count=3, max_retry_count=1)
+    job.task_groups[0].task_spec.environment = batch_v1.Environment(variables={"MODEL": "resnet"})
+    created = batch_client.create_job(parent=PARENT, job_id="gpu-env", job=job)
+    # Each task's first attempt is preempted (50001) and retried; the retry runs until finished.
+    for index in range(3):
+        deadline = time.monotonic() + 15
+        while emulator.task_environment(created.name, index)["BATCH_TASK_RETRY_ATTEMPT"] != "1":
+            assert time.monotonic() < deadline, emulator.task_environment(created.name, index)
+            time.sleep(0.02)
+        assert emulator.task_environment(created.name, index) == {
+            "MODEL": "resnet",
+            "BATCH_TASK_INDEX": str(index),
+            "BATCH_TASK_COUNT": "3",
+            "BATCH_TASK_RETRY_ATTEMPT": "1",
+        }
+    with pytest.raises(KeyError):
+        emulator.task_environment(created.name, 3)
+    emulator.finish_job(created.name)

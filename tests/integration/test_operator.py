@@ -7,6 +7,7 @@ Every outcome is checked in both modes: ``sync`` waits in ``execute``; ``deferra
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -398,3 +399,46 @@ def test_a_resumed_task_shows_the_job_its_deferral_submitted(gcp_env, emulator):
     payload = run_trigger(rebuild(deferred.value.trigger))
     fresh.resume_execution("execute_complete", {**deferred.value.kwargs, "event": payload}, context)
     assert fresh.submitted_job == handed_over
+
+
+# -- GPU jobs --------------------------------------------------------------------------------------
+
+#: A GPU job as a DAG asks for one: an accelerator-optimized machine type on Flex-start VMs.
+GPU = {"machine_type": "g2-standard-8", "provisioning_model": "FLEX_START", "boot_disk_size_gb": 100}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_gpu_job_held_for_capacity_times_out_saying_how_long_it_queued(gcp_env, emulator, mode):
+    # No capacity: the emulator holds the job in QUEUED, so the deadline passes while it waits there.
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_queued": True}]})
+    with pytest.raises(JobTimedOut) as failure:
+        run(operator(timeout=1.0, **GPU), make_context(), mode)
+    text = str(failure.value)
+    assert "is QUEUED (running)" in text, text
+    assert re.search(r"It has been QUEUED for \d+ s: Batch keeps a job queued until it can get its VMs", text)
+    assert "FLEX_START" in text and "allowed_locations" in text
+    assert failure.value.summary["timeline"]["queued"] > 0
+    assert "running" not in failure.value.summary["timeline"]
+    # The operator cancelled it (cancel_on_kill): it went from QUEUED to cancelled, never scheduled.
+    job = emulator.jobs()[0]
+    assert job.status.state.name in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
+    assert "QUEUED to CANCELLATION_IN_PROGRESS" in job.status.status_events[0].description
+    assert job.allocation_policy.instances[0].install_gpu_drivers is True
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_gpu_job_held_for_capacity_succeeds_once_capacity_arrives(gcp_env, emulator, mode):
+    emulator.set_scenario({"rules": [{"match": {"command": "app"}, "stay_queued": True}]})
+    release = when_job_exists(emulator, emulator.release_job)  # the test ends the wait, not a clock
+    summary = run(operator(**GPU), make_context(), mode)
+    release.join()
+    assert summary["state"] == "SUCCEEDED"
+    assert set(summary["timeline"]) >= {"queued", "scheduled", "running"}
+
+
+def test_accelerators_the_machine_type_cannot_take_are_refused_before_any_call(gcp_env, emulator):
+    with pytest.raises(JobSpecInvalid) as refused:
+        operator(machine_type="e2-standard-8", accelerator_type="nvidia-tesla-t4").execute(make_context())
+    text = str(refused.value)
+    assert "GPU-MACHINE" in text and "machine_type" in text and "n1-standard-8" in text
+    assert emulator.call_counts == {}

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_batchstream.exceptions import ImageCheckFailed
 from airflow_batchstream.operators import BatchStreamJobOperator
+from airflow_batchstream.preflight.media import format_size
 from tests.fixtures.airflow import LOCATION, PROJECT, make_context
 from tests.integration.registry_tools import FaultyFront, make_layer
 
@@ -140,3 +141,37 @@ def test_the_registry_retry_budget_is_the_configured_one(gcp_env, emulator, regi
     finally:
         front.stop()
     assert emulator.call_counts == {}
+
+
+def test_the_image_size_and_layers_are_logged_with_the_chosen_boot_disk(gcp_env, emulator, registry, capfd):
+    layers = [make_layer({"weights.bin": bytes(range(256)) * 64}), make_layer({"infer.py": b"print(1)\n"})]
+    push(registry, "gpu-infer", layers)
+    gpu = operator(
+        registry,
+        "gpu-infer",
+        machine_type="g2-standard-8",
+        boot_disk_size_gb=200,
+        boot_disk_type="pd-ssd",
+        boot_disk_image="batch-cos",
+    )
+    assert gpu.execute(make_context())["state"] == "SUCCEEDED"
+    size = format_size(sum(len(layer.data) for layer in layers))
+    assert (
+        f"Image {HOST_REPO}/gpu-infer:1.0: 2 layers, {size} compressed, streamed as tasks read it instead "
+        "of pulled whole; boot disk: 200 GB, pd-ssd, image batch-cos"
+    ) in _output(capfd)
+    assert size.endswith(" B")  # the two small layers' bytes, summed
+
+
+def test_batchs_own_boot_disk_sizing_is_named_when_none_is_given(gcp_env, emulator, registry, capfd):
+    push(registry, "small", [make_layer({"a.txt": b"a\n"})])
+    operator(registry, "small", boot_disk_mib=4096).execute(make_context())
+    assert "boot disk: sized by Batch + 4096 MiB per task, pd-balanced, image Batch's default image" in (
+        _output(capfd)
+    )
+
+
+def _output(capfd) -> str:
+    """What the task logged (Airflow's task logger writes through structlog), on one line."""
+    captured = capfd.readouterr()
+    return " ".join((captured.out + captured.err).split())

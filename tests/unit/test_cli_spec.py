@@ -183,7 +183,7 @@ def test_render_has_one_flag_per_job_parameter_with_the_table_help_and_defaults(
     entries: dict[str, str] = {}
     for line in parser.format_help().splitlines():
         if line.startswith("  -"):
-            flag = line.split()[0]
+            flag = line.split()[0].rstrip(",")  # "--x, --no-x" for a flag with a negative form
             entries[flag] = line
         elif line.startswith("   ") and entries:
             entries[flag] += line
@@ -221,9 +221,42 @@ def test_render_reads_overrides_and_volumes_from_files(
 
 
 @pytest.mark.parametrize(
+    ("levels", "code", "found"),
+    [
+        ([], 0, "warning: this GPU job's container streams its image"),
+        (["--gpu-with-image-streaming", "off"], 0, None),
+        (["--gpu-with-image-streaming", "error", "--gpu-drivers-missing", "error"], 1, "2 error(s)"),
+    ],
+)
+def test_render_a_gpu_job_with_the_gpu_policy_levels_as_flags(
+    levels: list[str], code: int, found: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gpu = [
+        "--machine-type",
+        "n1-standard-8",
+        "--accelerator-type",
+        "nvidia-tesla-t4",
+        "--accelerator-count",
+        "2",
+    ]
+    drivers = ["--no-install-gpu-drivers"] if "--gpu-drivers-missing" in levels else []
+    assert main(["render", "--image", IMAGE, "--location", "us-central1", *gpu, *drivers, *levels]) == code
+    captured = capsys.readouterr()
+    first = json.loads(captured.out)["allocationPolicy"]["instances"][0]
+    assert first["policy"]["accelerators"] == [{"type": "nvidia-tesla-t4", "count": 2}]
+    assert first.get("installGpuDrivers") is (None if drivers else True)
+    if found is None:
+        assert "GPU-" not in captured.err
+    else:
+        assert found in captured.err, captured.err
+
+
+@pytest.mark.parametrize(
     ("bad", "message"),
     [
         (["--env", "NOVALUE"], "argument --env: expected KEY=VALUE, got 'NOVALUE'"),
+        (["--spot", "--provisioning-model", "FLEX_START"], "--spot (allocationPolicy.instances[0]"),
+        (["--accelerator-type", "NVIDIA_L4"], "did you mean 'nvidia-l4'?"),
         (["--task-count", "many"], "--task-count (taskGroups[0].taskCount): expected an integer"),
         (["--overrides", "[1]"], "--overrides: expected a mapping of Batch Job fields"),
     ],

@@ -51,7 +51,7 @@ def describe(task):
     fields = {}
     for name in ("image_uri", "location", "project_id", "commands", "task_count", "poll_interval",
                  "wait_for_completion", "deferrable", "image_check", "pin_image_digest", "job_name",
-                 "environment", "registry_url"):
+                 "environment", "registry_url", "machine_type", "provisioning_model", "timeout"):
         value = getattr(task, name, kwargs.get(name))
         if value is not None:
             fields[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else repr(value)
@@ -136,9 +136,10 @@ def batch_tasks(parsed) -> list[tuple[str, str, dict]]:
     ]
 
 
-def test_there_are_the_four_examples():
+def test_there_are_the_five_examples():
     assert EXAMPLES == [
         "example_batchstream_array_and_mapping",
+        "example_batchstream_gpu_inference",
         "example_batchstream_partitioned",
         "example_batchstream_preflight",
         "example_batchstream_sensor",
@@ -249,3 +250,18 @@ def test_preflight_example_checks_pins_and_defers(parsed):
     assert fields["image_check"] == "error"
     assert fields["pin_image_digest"] is True
     assert fields["deferrable"] is True
+
+
+def test_gpu_example_is_a_flex_start_array_job_over_date_partitions_with_a_deadline(parsed):
+    info = dag(parsed, "example_batchstream_gpu_inference")
+    assert info["catchup"] is False
+    fields = info["tasks"]["score_week"]["fields"]
+    assert fields["task_count"] == 7
+    assert "BATCH_TASK_INDEX" in " ".join(fields["commands"])
+    assert fields["environment"]["START_DATE"] == "{{ data_interval_start | ds }}"
+    assert "0 0 * * 1" in info["schedule"]  # weekly: each run's data interval is one complete week
+    assert fields["machine_type"] == "g2-standard-8"
+    assert fields["provisioning_model"] == "FLEX_START"
+    assert fields["pin_image_digest"] is True and fields["image_check"] == "error"
+    assert fields["timeout"] > 0 and fields["deferrable"] is True
+    assert "gpu-infer" in render_default(fields["image_uri"])

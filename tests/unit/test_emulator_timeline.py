@@ -216,6 +216,18 @@ def test_stay_running_never_ends_until_forced():
     assert finished.job_state_at(10) == "SUCCEEDED"
 
 
+def test_stay_queued_holds_the_job_in_queued_with_no_task_started():
+    held = build_timeline(plan(queued=math.inf), NAMES)
+    assert held.job_state_at(1e12) == "QUEUED"
+    assert held.job_changes == []
+    assert held.task_changes_until(0, 1e12) == []
+    assert held.end_time == math.inf
+
+    cancelled = build_timeline(plan(queued=math.inf, cancelling=2.0), NAMES, Interventions(cancel_at=100.0))
+    assert job_states(cancelled, [99, 100, 102]) == ["QUEUED", "CANCELLATION_IN_PROGRESS", "CANCELLED"]
+    assert cancelled.task_state_at(0, 102) == "UNEXECUTED"
+
+
 def test_cancel_freezes_tasks_then_ends_cancelled():
     timeline = build_timeline(plan(cancelling=2.0), NAMES, Interventions(cancel_at=4.0))
 

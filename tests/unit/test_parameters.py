@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_batchstream.jobspec import forms
+from airflow_batchstream.jobspec import forms, vm_forms
 from airflow_batchstream.jobspec.parameters import (
+    INSTANCE_POLICY_PARAMETERS,
     JOB_PARAMETERS,
     OPERATOR_PARAMETERS,
     REQUIRED,
@@ -106,8 +107,12 @@ FULL_ARGUMENTS = {
     "commands": ["a"], "entrypoint": "/e", "environment": {"A": "1"},
     "secret_environment": {"S": "projects/p/secrets/s/versions/1"},
     "volumes": [{"gcs": {"remotePath": "b"}, "mountPath": "/m"}], "container_volumes": ["/a:/b"],
-    "task_count": 3, "parallelism": 2, "cpu_milli": 500, "memory_mib": 256, "machine_type": "e2-small",
-    "spot": True, "max_run_duration": "60s", "max_retries": 1, "retry_exit_codes": [7],
+    "task_count": 3, "parallelism": 2, "cpu_milli": 500, "memory_mib": 256, "machine_type": "n1-standard-4",
+    "spot": True, "provisioning_model": "SPOT", "accelerator_type": "nvidia-tesla-t4", "accelerator_count": 1,
+    "install_gpu_drivers": True, "gpu_driver_version": "535.104.05", "boot_disk_size_gb": 100,
+    "boot_disk_type": "pd-ssd", "boot_disk_image": "batch-cos", "reservation": "NO_RESERVATION",
+    "min_cpu_platform": "Intel Skylake",
+    "max_run_duration": "60s", "max_retries": 1, "retry_exit_codes": [7],
     "labels": {"team": "data"}, "service_account": "sa@example-project.iam.gserviceaccount.com",
     "network": "global/networks/default", "subnetwork": "regions/us-central1/subnetworks/default",
     "no_external_ip": True, "allowed_locations": ["regions/us-central1"],
@@ -115,17 +120,33 @@ FULL_ARGUMENTS = {
 }  # fmt: skip
 
 
-def test_every_batch_field_of_the_table_is_where_render_job_puts_the_value() -> None:
-    arguments = FULL_ARGUMENTS
+#: The parameters a template replaces are left out; the others are FULL_ARGUMENTS' (a GPU job there).
+TEMPLATE_ARGUMENTS = {
+    **{name: value for name, value in FULL_ARGUMENTS.items() if name not in INSTANCE_POLICY_PARAMETERS},
+    "instance_template": "projects/example-project/global/instanceTemplates/gpu-vms",
+    "boot_disk_mib": 2048,
+}
+#: What the GPU job of FULL_ARGUMENTS is told: GPU access under streaming is undocumented.
+STREAMING_GPU = ("GPU-STREAMING", "taskGroups[0].taskSpec.runnables[0].container.enableImageStreaming")
+
+
+@pytest.mark.parametrize("arguments", [FULL_ARGUMENTS, TEMPLATE_ARGUMENTS], ids=["policy", "template"])
+def test_every_batch_field_of_the_table_is_where_render_job_puts_the_value(arguments) -> None:
     job = render_job(IMAGE, **arguments)
     for name, parameter in JOB_PARAMETERS.items():
-        if parameter.field is None:
+        if parameter.field is None or name not in arguments:
             continue
         value = job
         for segment in path_segments(parameter.field):
             value = value[segment]
         assert value is not None, name
-    assert validate_job(job, "us-central1") == []
+    with_fields = {name for name, parameter in JOB_PARAMETERS.items() if parameter.field}
+    assert set(FULL_ARGUMENTS) | set(TEMPLATE_ARGUMENTS) == with_fields - {"image_uri"}
+    problems = [(p.rule, p.path) for p in validate_job(job, "us-central1")]
+    if "instance_template" in arguments:  # the template's network is Batch's, and says so
+        assert problems == [("AP-IGNORED", "allocationPolicy.network")]
+    else:
+        assert problems == [STREAMING_GPU]
 
 
 @pytest.mark.parametrize(
@@ -165,6 +186,40 @@ def test_every_batch_field_of_the_table_is_where_render_job_puts_the_value() -> 
         (forms.logs_path_reason, "logs/job.log", False),
         (forms.job_id_reason, "a" * 63, True),
         (forms.job_id_reason, "a" * 64, False),
+        (vm_forms.accelerator_type_reason, "nvidia-tesla-t4", True),
+        (vm_forms.accelerator_type_reason, "NVIDIA_TESLA_T4", False),  # Vertex AI's spelling
+        (vm_forms.accelerator_type_reason, "nvidia tesla t4", False),
+        (vm_forms.driver_version_reason, "535.104.05", True),
+        (vm_forms.driver_version_reason, "550.54", True),
+        (vm_forms.driver_version_reason, "latest", False),
+        (vm_forms.boot_disk_type_reason, "pd-ssd", True),
+        (vm_forms.boot_disk_type_reason, "hyperdisk-balanced", True),
+        (vm_forms.boot_disk_type_reason, "ssd", False),
+        (vm_forms.boot_disk_image_reason, "batch-cos", True),
+        (vm_forms.boot_disk_image_reason, "projects/my-project/global/images/family/cuda-12", True),
+        (vm_forms.boot_disk_image_reason, "projects/my-project/global/images/cuda-12-v1", True),
+        (
+            vm_forms.boot_disk_image_reason,
+            "https://www.googleapis.com/compute/v1/projects/my-project/global/images/cuda",
+            True,
+        ),
+        (vm_forms.boot_disk_image_reason, "ubuntu-2204-lts", False),
+        (vm_forms.boot_disk_image_reason, "projects/My Project/global/images/cuda", False),
+        (vm_forms.reservation_reason, "NO_RESERVATION", True),
+        (vm_forms.reservation_reason, "h100-block", True),
+        (vm_forms.reservation_reason, "projects/my-project/zones/us-central1-a/reservations/h100", True),
+        (vm_forms.reservation_reason, "projects/my-project/reservations/h100", True),
+        (vm_forms.reservation_reason, "no_reservation", False),
+        (vm_forms.reservation_reason, "projects/my-project/zones/us-central1/reservations/h100", False),
+        (vm_forms.instance_template_reason, "gpu-vms", True),
+        (vm_forms.instance_template_reason, "global/instanceTemplates/gpu-vms", True),
+        (vm_forms.instance_template_reason, "projects/my-project/global/instanceTemplates/gpu-vms", True),
+        (
+            vm_forms.instance_template_reason,
+            "projects/my-project/regions/us-central1/instanceTemplates/t",
+            False,
+        ),
+        (vm_forms.instance_template_reason, "Gpu VMs", False),
     ],
 )
 def test_documented_forms(reason, value: str, ok: bool) -> None:
@@ -222,6 +277,12 @@ def test_numbers_from_text_only_where_text_is_what_arrives() -> None:
         ("taskGroups[0].taskCount", {"taskGroups": [{"parallelism": 2}]}, "task_count"),
         ("", None, None),
         ("priority", None, None),
+        ("allocationPolicy.instances[0].policy.accelerators[0].count", None, "accelerator_count"),
+        ("allocationPolicy.instances[0].policy.accelerators[0].type", None, "accelerator_type"),
+        ("allocationPolicy.instances[0].installGpuDrivers", None, "install_gpu_drivers"),
+        ("allocationPolicy.instances[0].policy.bootDisk.sizeGb", None, "boot_disk_size_gb"),
+        ("taskGroups[0].taskSpec.computeResource.bootDiskMib", None, "boot_disk_mib"),
+        ("allocationPolicy.instances[0].policy.reservation", None, "reservation"),
     ],
 )
 def test_problems_name_the_parameter_behind_the_field(path, overrides, parameter) -> None:
@@ -249,3 +310,70 @@ def _rules_doc():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.mark.parametrize(
+    ("values", "named", "rule"),
+    [
+        ({"instance_template": "gpu-vms", "machine_type": "n1-standard-4"}, "instance_template", "P-COMBO"),
+        ({"instance_template": "gpu-vms", "spot": True}, "instance_template", "P-COMBO"),
+        (
+            {"instance_template": "{{ var.value.template }}", "reservation": "r-1"},
+            "instance_template",
+            "P-COMBO",
+        ),
+        ({"spot": True, "provisioning_model": "FLEX_START"}, "spot", "P-COMBO"),
+        (
+            {"provisioning_model": "RESERVATION_BOUND", "reservation": "NO_RESERVATION"},
+            "reservation",
+            "P-COMBO",
+        ),
+        ({"accelerator_count": 2}, "accelerator_count", "P-COMBO"),
+        ({"gpu_driver_version": "535.104.05"}, "gpu_driver_version", "P-COMBO"),
+        (
+            {
+                "accelerator_type": "nvidia-l4",
+                "gpu_driver_version": "535.104.05",
+                "install_gpu_drivers": False,
+            },
+            "gpu_driver_version",
+            "P-COMBO",
+        ),
+        ({"boot_disk_size_gb": 100, "boot_disk_mib": 1024}, "boot_disk_mib", "P-COMBO"),
+        ({"provisioning_model": "PREEMPTIBLE"}, "provisioning_model", "P-CHOICE"),
+        ({"provisioning_model": "flex_start"}, "provisioning_model", "P-CHOICE"),
+        ({"accelerator_type": "NVIDIA_L4"}, "accelerator_type", "P-FORM"),
+        ({"accelerator_count": 0}, "accelerator_count", "P-RANGE"),
+        ({"install_gpu_drivers": "true"}, "install_gpu_drivers", "P-TYPE"),
+        ({"boot_disk_size_gb": "100"}, "boot_disk_size_gb", "P-TYPE"),
+        ({"boot_disk_image": "ubuntu-2204-lts"}, "boot_disk_image", "P-FORM"),
+        ({"boot_disk_type": "ssd"}, "boot_disk_type", "P-FORM"),
+        ({"reservation": "projects/p/regions/r/reservations/x"}, "reservation", "P-FORM"),
+        (
+            {"instance_template": "projects/p-123456/regions/us-central1/instanceTemplates/t"},
+            "instance_template",
+            "P-FORM",
+        ),
+        ({"min_cpu_platform": " Intel Ice Lake"}, "min_cpu_platform", "P-FORM"),
+    ],
+)
+def test_a_wrong_vm_or_gpu_parameter_is_named_with_its_rule(values: dict, named: str, rule: str) -> None:
+    _, problems = check_parameters({"image_uri": IMAGE, **values}, JOB_PARAMETERS, static=True)
+    assert [(p.parameter, p.rule) for p in problems] == [(named, rule)], [p.format() for p in problems]
+    assert problems[0].fix
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"spot": True, "provisioning_model": "SPOT"},
+        {"provisioning_model": "RESERVATION_BOUND", "reservation": "h100-block"},
+        {"accelerator_type": "nvidia-l4", "accelerator_count": 2, "gpu_driver_version": "535.104.05"},
+        {"instance_template": "gpu-vms", "install_gpu_drivers": True, "boot_disk_mib": 1024},
+        {"boot_disk_size_gb": 100, "boot_disk_type": "pd-ssd", "boot_disk_image": "batch-cos"},
+        {"accelerator_type": "{{ var.value.gpu }}", "reservation": "{{ var.value.reservation }}"},
+    ],
+)
+def test_vm_and_gpu_parameters_that_agree_pass(values: dict) -> None:
+    _, problems = check_parameters({"image_uri": IMAGE, **values}, JOB_PARAMETERS, static=True)
+    assert problems == [], [p.format() for p in problems]

@@ -96,6 +96,93 @@ def test_full_job_places_every_parameter() -> None:
     assert validate_job(job, "us-central1") == []
 
 
+CUDA_IMAGE = "projects/my-project/global/images/family/cuda-12"
+#: GPU jobs as users write them (each parses with the real client, below).
+GPU_JOBS: dict[str, dict] = {
+    "n1-attached": {
+        "machine_type": "n1-standard-8",
+        "accelerator_type": "nvidia-tesla-t4",
+        "accelerator_count": 2,
+    },
+    "built-in": {
+        "machine_type": "g2-standard-8",
+        "provisioning_model": "FLEX_START",
+        "max_run_duration": 3600,
+    },
+    "only-accelerator": {"accelerator_type": "nvidia-l4", "gpu_driver_version": "535.104.05", "spot": True},
+    "drivers-in-image": {
+        "machine_type": "a2-highgpu-1g",
+        "install_gpu_drivers": False,
+        "boot_disk_image": CUDA_IMAGE,
+        "boot_disk_size_gb": 200,
+        "boot_disk_type": "pd-ssd",
+    },
+    "reserved": {
+        "machine_type": "a3-megagpu-8g",
+        "provisioning_model": "RESERVATION_BOUND",
+        "reservation": "h100-block",
+        "min_cpu_platform": "Intel Sapphire Rapids",
+    },
+    "template": {"instance_template": "gpu-vms", "install_gpu_drivers": True, "boot_disk_mib": 10240},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "instance"),
+    [
+        ("n1-attached", {
+            "policy": {
+                "machineType": "n1-standard-8", "accelerators": [{"type": "nvidia-tesla-t4", "count": 2}],
+            },
+            "installGpuDrivers": True,
+        }),
+        ("built-in", {
+            "policy": {"machineType": "g2-standard-8", "provisioningModel": "FLEX_START"},
+            "installGpuDrivers": True,
+        }),
+        ("only-accelerator", {
+            "policy": {
+                "provisioningModel": "SPOT",
+                "accelerators": [{"type": "nvidia-l4", "count": 1, "driverVersion": "535.104.05"}],
+            },
+            "installGpuDrivers": True,
+        }),
+        ("drivers-in-image", {
+            "policy": {
+                "machineType": "a2-highgpu-1g",
+                "bootDisk": {"image": CUDA_IMAGE, "sizeGb": 200, "type": "pd-ssd"},
+            },
+        }),
+        ("reserved", {
+            "policy": {
+                "machineType": "a3-megagpu-8g", "provisioningModel": "RESERVATION_BOUND",
+                "reservation": "h100-block", "minCpuPlatform": "Intel Sapphire Rapids",
+            },
+            "installGpuDrivers": True,
+        }),
+        ("template", {"instanceTemplate": "gpu-vms", "installGpuDrivers": True}),
+    ],
+)  # fmt: skip
+def test_gpu_parameters_render_to_instances_0(name: str, instance: dict) -> None:
+    job = render_job(IMAGE, **GPU_JOBS[name])
+    assert job["allocationPolicy"]["instances"] == [instance]
+    # Streaming stays on, with only the fields it supports: no --gpus option, no GPU volumes.
+    assert job["taskGroups"][0]["taskSpec"]["runnables"] == [
+        {"container": {"imageUri": IMAGE, "enableImageStreaming": True}}
+    ]
+
+
+def test_extra_boot_disk_per_task_renders_to_the_compute_resource() -> None:
+    job = render_job(IMAGE, boot_disk_mib=10240, cpu_milli=1000)
+    assert job["taskGroups"][0]["taskSpec"]["computeResource"] == {"cpuMilli": 1000, "bootDiskMib": 10240}
+
+
+def test_a_job_without_gpus_installs_no_drivers() -> None:
+    assert render_job(IMAGE, machine_type="n2-standard-8")["allocationPolicy"]["instances"] == [
+        {"policy": {"machineType": "n2-standard-8"}}
+    ]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -107,6 +194,7 @@ def test_full_job_places_every_parameter() -> None:
         {"max_run_duration": 60},
         {"network": "global/networks/default"},
         {"spot": True},
+        *GPU_JOBS.values(),
         {
             "job_overrides": {
                 "priority": 10,

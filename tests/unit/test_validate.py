@@ -81,6 +81,25 @@ def labels(count: int, prefix: str = "k") -> dict[str, str]:
 
 
 GCS = {"gcs": {"remotePath": "bucket"}, "mountPath": "/mnt/data"}
+POLICY = "allocationPolicy.instances[0].policy"
+BOOT_DISK = f"{POLICY}.bootDisk"
+
+
+def accelerators(kind: str, count: int = 1, **fields: Any) -> list[dict]:
+    return [{"type": kind, "count": count, **fields}]
+
+
+def gpu_vms(
+    machine_type: str | None, attached: list[dict] | None = None, *, drivers: bool = True, **policy: Any
+) -> dict:
+    """``instances[0]`` of a GPU job: the machine type, attached accelerators, and drivers installed."""
+    fields = {"machineType": machine_type} if machine_type else {}
+    if attached is not None:
+        fields["accelerators"] = attached
+    first: dict[str, Any] = {"policy": {**fields, **policy}}
+    if drivers:
+        first["installGpuDrivers"] = True
+    return {"allocationPolicy": {"instances": [first]}}
 
 
 @dataclass
@@ -425,6 +444,204 @@ CASES = [
         "snapshot",
         instance(bootDisk={"snapshot": "projects/example-project/global/snapshots/s"}),
         path="allocationPolicy.instances[0].policy.bootDisk.snapshot",
+    ),
+    Case("AP-BOOTDISK", OK, instance(bootDisk={"image": "projects/p-123456/global/images/family/gpu-base"})),
+    Case(
+        "AP-BOOTDISK", OK, instance(bootDisk={"image": "projects/p-123456/global/images/small", "sizeGb": 10})
+    ),
+    Case("AP-BOOTDISK", OK, instance(bootDisk={"type": "hyperdisk-balanced", "sizeGb": 30})),
+    Case("AP-BOOTDISK", "image", instance(bootDisk={"image": "ubuntu-2204-lts"}), path=f"{BOOT_DISK}.image"),
+    Case("AP-BOOTDISK", "image", instance(bootDisk={"image": "projects/p/images/x"})),
+    Case("AP-BOOTDISK", "retired", instance(bootDisk={"image": "batch-centos"}), severity=W),
+    Case(
+        "AP-BOOTDISK",
+        "retired",
+        instance(
+            bootDisk={"image": "projects/batch-custom-image/global/images/batch-debian-11-official-2024"}
+        ),
+        severity=W,
+    ),
+    Case(
+        "AP-BOOTDISK", "type", instance(bootDisk={"type": "local-ssd"}), severity=W, path=f"{BOOT_DISK}.type"
+    ),
+    Case("AP-BOOTDISK", "small", instance(bootDisk={"sizeGb": 20}), severity=W, path=f"{BOOT_DISK}.sizeGb"),
+    Case("AP-BOOTDISK", "small", instance(bootDisk={"image": "batch-cos", "sizeGb": "29"}), severity=W),
+    Case(
+        "AP-BOOTDISK",
+        "both-sizes",
+        deep_merge(spec(computeResource={"bootDiskMib": 2048}), instance(bootDisk={"sizeGb": 100})),
+        severity=W,
+        path="taskGroups[0].taskSpec.computeResource.bootDiskMib",
+    ),
+    # GPUs
+    Case("GPU-TYPE", OK, gpu_vms("n1-standard-8", accelerators("nvidia-tesla-t4"))),
+    Case("GPU-TYPE", OK, gpu_vms(None, accelerators("nvidia-l4"))),
+    Case(
+        "GPU-TYPE",
+        OK,
+        gpu_vms(None, accelerators("nvidia-future-1")),
+        policy=ValidationPolicy(extra_accelerator_types=frozenset({"nvidia-future-1"})),
+    ),
+    Case(
+        "GPU-TYPE",
+        "unknown",
+        gpu_vms(None, accelerators("NVIDIA_TESLA_T4")),
+        path=f"{POLICY}.accelerators[0].type",
+    ),
+    Case("GPU-TYPE", "unknown", gpu_vms(None, accelerators("nvidia-future-1"))),
+    Case(
+        "GPU-TYPE",
+        "unknown",
+        gpu_vms(None, accelerators("nvidia-future-1")),
+        policy=ValidationPolicy(unknown_accelerator_type="warning"),
+        severity=W,
+    ),
+    Case("GPU-MACHINE", OK, gpu_vms("g2-standard-8")),
+    Case("GPU-MACHINE", OK, gpu_vms("n1-highmem-8", accelerators("nvidia-tesla-v100", 1))),
+    Case("GPU-MACHINE", "no-gpus", gpu_vms("e2-standard-8", accelerators("nvidia-tesla-t4"))),
+    Case(
+        "GPU-MACHINE",
+        "no-gpus",
+        gpu_vms("c4a-standard-8", accelerators("nvidia-l4")),
+        path=f"{POLICY}.machineType",
+    ),
+    Case("GPU-MACHINE", "no-gpus", gpu_vms("g1-small", accelerators("nvidia-tesla-t4"))),
+    Case("GPU-MACHINE", "outside-batch", gpu_vms("a4x-highgpu-4g")),
+    Case("GPU-MACHINE", "outside-batch", gpu_vms("g4-standard-48")),
+    Case(
+        "GPU-MACHINE",
+        "outside-batch",
+        gpu_vms("a3-edgegpu-8g"),
+        policy=ValidationPolicy(gpu_machine_outside_batch="warning"),
+        severity=W,
+    ),
+    Case("GPU-COUNT", OK, gpu_vms("n1-standard-16", accelerators("nvidia-tesla-t4", 2))),
+    Case("GPU-COUNT", OK, gpu_vms("g2-standard-24", accelerators("nvidia-l4", 2))),
+    Case("GPU-COUNT", OK, gpu_vms("a2-highgpu-1g", accelerators("nvidia-a100-40gb", 1))),  # A2's other name
+    Case(
+        "GPU-COUNT",
+        "n1",
+        gpu_vms("n1-standard-8", accelerators("nvidia-tesla-t4", 3)),
+        path=f"{POLICY}.accelerators[0].count",
+    ),
+    Case(
+        "GPU-COUNT",
+        "n1",
+        gpu_vms("n1-standard-8", accelerators("nvidia-l4")),
+        path=f"{POLICY}.accelerators[0].type",
+    ),
+    Case("GPU-COUNT", "n1-vcpus", gpu_vms("n1-standard-16", accelerators("nvidia-tesla-v100", 1))),
+    Case("GPU-COUNT", "n1-vcpus", gpu_vms("n1-custom-24-65536", accelerators("nvidia-tesla-p100", 1))),
+    Case(
+        "GPU-COUNT",
+        "built-in",
+        gpu_vms("g2-standard-8", accelerators("nvidia-l4", 4)),
+        path=f"{POLICY}.accelerators[0].count",
+    ),
+    Case(
+        "GPU-COUNT",
+        "built-in",
+        gpu_vms("a3-highgpu-8g", accelerators("nvidia-tesla-t4", 8)),
+        path=f"{POLICY}.accelerators[0].type",
+    ),
+    Case("GPU-COUNT", "not-positive", gpu_vms(None, accelerators("nvidia-l4", 0)), severity=W),
+    Case("GPU-COUNT", "not-positive", gpu_vms(None, [{"type": "nvidia-l4"}]), severity=W),  # count unset: 0
+    Case("GPU-DRIVERS", OK, gpu_vms("a2-ultragpu-1g")),
+    Case("GPU-DRIVERS", OK, gpu_vms(None, accelerators("nvidia-l4", driverVersion="535.104.05"))),
+    Case(
+        "GPU-DRIVERS",
+        OK,
+        {"allocationPolicy": {"instances": [{"instanceTemplate": "gpu-vms", "installGpuDrivers": True}]}},
+    ),
+    Case(
+        "GPU-DRIVERS",
+        OK,
+        gpu_vms("g2-standard-4", drivers=False),
+        policy=ValidationPolicy(gpu_drivers_missing="off"),
+    ),
+    Case("GPU-DRIVERS", "missing", gpu_vms("g2-standard-4", drivers=False), severity=W),
+    Case(
+        "GPU-DRIVERS",
+        "missing",
+        gpu_vms("n1-standard-4", accelerators("nvidia-tesla-t4"), drivers=False),
+        policy=ValidationPolicy(gpu_drivers_missing="error"),
+        path="allocationPolicy.instances[0].installGpuDrivers",
+    ),
+    Case(
+        "GPU-DRIVERS",
+        "deprecated",
+        gpu_vms("n1-standard-4", accelerators("nvidia-tesla-t4", installGpuDrivers=True), drivers=False),
+        severity=W,
+    ),
+    Case(
+        "GPU-DRIVERS", "version", gpu_vms(None, accelerators("nvidia-l4", driverVersion="latest")), severity=W
+    ),
+    Case(
+        "GPU-DRIVERS",
+        "version-unused",
+        gpu_vms(None, accelerators("nvidia-l4", driverVersion="535.104.05"), drivers=False),
+        policy=ValidationPolicy(gpu_drivers_missing="off"),
+        severity=W,
+    ),
+    Case("GPU-DRIVERS", "no-gpu", gpu_vms("e2-standard-4"), severity=W),
+    Case("GPU-STREAMING", OK, gpu_vms("e2-standard-4", drivers=False)),
+    Case("GPU-STREAMING", OK, deep_merge(gpu_vms("g2-standard-4"), container(enableImageStreaming=False))),
+    Case(
+        "GPU-STREAMING",
+        OK,
+        gpu_vms("g2-standard-4"),
+        policy=ValidationPolicy(gpu_with_image_streaming="off"),
+    ),
+    Case(
+        "GPU-STREAMING",
+        "undocumented",
+        gpu_vms("g2-standard-4"),
+        severity=W,
+        path=f"{CONTAINER_PATH}.enableImageStreaming",
+    ),
+    Case(
+        "GPU-STREAMING",
+        "undocumented",
+        gpu_vms(None, accelerators("nvidia-l4")),
+        policy=ValidationPolicy(gpu_with_image_streaming="error"),
+    ),
+    Case("AP-PROVISIONING", OK, gpu_vms("a3-highgpu-2g", provisioningModel="FLEX_START")),
+    Case("AP-PROVISIONING", OK, gpu_vms("a4-highgpu-8g", reservation="a4-block")),
+    Case("AP-PROVISIONING", OK, instance(provisioningModel="RESERVATION_BOUND", reservation="r-1")),
+    Case("AP-PROVISIONING", "preemptible", instance(provisioningModel="PREEMPTIBLE"), severity=W),
+    Case("AP-PROVISIONING", "preemptible", instance(provisioningModel=3), severity=W),
+    Case("AP-PROVISIONING", "gpu-capacity", gpu_vms("a3-highgpu-4g"), severity=W),
+    Case(
+        "AP-PROVISIONING", "gpu-capacity", gpu_vms("a3-ultragpu-8g", reservation="NO_RESERVATION"), severity=W
+    ),
+    Case("AP-PROVISIONING", "reservation-bound", instance(provisioningModel="RESERVATION_BOUND"), severity=W),
+    Case(
+        "AP-PROVISIONING",
+        "flex-reservation",
+        instance(provisioningModel="FLEX_START", reservation="r-1"),
+        severity=W,
+        path=f"{POLICY}.reservation",
+    ),
+    Case("AP-RESERVATION", OK, instance(reservation="NO_RESERVATION")),
+    Case(
+        "AP-RESERVATION",
+        OK,
+        instance(reservation="projects/example-project/zones/us-central1-a/reservations/r"),
+    ),
+    Case("AP-RESERVATION", "format", instance(reservation="My Reservation"), severity=W),
+    Case(
+        "AP-RESERVATION",
+        "format",
+        instance(reservation="projects/p-1/zones/us-central1/reservations/r"),
+        severity=W,
+    ),
+    Case(
+        "AP-RESERVATION",
+        "collocated",
+        deep_merge(
+            instance(reservation="r-1"), {"allocationPolicy": {"placement": {"collocation": "COLLOCATED"}}}
+        ),
+        severity=W,
     ),
     Case("AP-TAGS", OK, {"allocationPolicy": {"tags": ["batch-workers", "a"]}}),
     Case("AP-TAGS", "rfc1035", {"allocationPolicy": {"tags": ["batch_workers"]}}),

@@ -16,6 +16,7 @@ streaming is this provider's contract.
 from __future__ import annotations
 
 from airflow_batchstream.jobspec.catalog import (
+    gpu,
     job,
     labels,
     placement,
@@ -38,6 +39,7 @@ CONDITIONS: tuple[Condition, ...] = (
     *tasks.CONDITIONS,
     *runnables.CONDITIONS,
     *placement.CONDITIONS,
+    *gpu.CONDITIONS,
     *labels.CONDITIONS,
     *streaming.CONDITIONS,
     *preflight.CONDITIONS,

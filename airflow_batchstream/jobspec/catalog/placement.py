@@ -7,10 +7,17 @@ Checked by :mod:`airflow_batchstream.jobspec.rules.placement`.
 from __future__ import annotations
 
 from airflow_batchstream.jobspec.catalog.model import (
+    DOC,
     INFER,
     PROTO,
     Condition,
+    Source,
     proto,
+)
+
+RELEASE_NOTES = "https://cloud.google.com/batch/docs/release-notes"
+BOOT_DISK_SAMPLE = (
+    "https://github.com/GoogleCloudPlatform/batch-samples/blob/main/api-samples/boot-disk/submit.sh"
 )
 
 _GLOBAL_TEMPLATES = proto(
@@ -177,6 +184,72 @@ CONDITIONS: tuple[Condition, ...] = (
             proto(
                 "job.proto AllocationPolicy.InstancePolicy.boot_disk",
                 "Batch API now only supports booting from image.",
+            ),
+        ),
+    ),
+    Condition(
+        "AP-BOOTDISK",
+        "image",
+        "a boot disk image that is neither a Batch short name (batch-debian, batch-cos, batch-hpc-rocky) "
+        "nor projects/P/global/images/[family/]I",
+        "error",
+        PROTO,
+        (
+            proto(
+                "job.proto AllocationPolicy.Disk.image",
+                "projects/{project}/global/images/family/{image_family} ... You can also use Batch "
+                "customized image in short names. The following image values are supported for a boot "
+                "disk: `batch-debian` ... `batch-cos` ... `batch-hpc-rocky`",
+            ),
+        ),
+    ),
+    Condition(
+        "AP-BOOTDISK",
+        "retired",
+        "a retired Batch image: batch-centos, batch-hpc-centos, or the batch-debian-11-official family",
+        "warning",
+        DOC,
+        (
+            Source(
+                RELEASE_NOTES,
+                "The last Batch Debian 11 images—any image versions with the batch-debian-11-official "
+                "prefix—are only supported until August 31, 2026.",
+            ),
+        ),
+    ),
+    Condition(
+        "AP-BOOTDISK",
+        "type",
+        "a boot disk type other than pd-balanced, pd-extreme, pd-ssd, pd-standard or hyperdisk-*",
+        "warning",
+        PROTO,
+        (
+            proto(
+                "job.proto AllocationPolicy.Disk.type",
+                'Persistent disks and boot disks use "pd-balanced", "pd-extreme", "pd-ssd" or "pd-standard".',
+            ),
+        ),
+        note="hyperdisk-* is accepted too: the families that need it boot only from Hyperdisk",
+    ),
+    Condition(
+        "AP-BOOTDISK",
+        "small",
+        "a boot disk under 30 GB with a Batch image (or Batch's default image)",
+        "warning",
+        DOC,
+        (Source(BOOT_DISK_SAMPLE, "no smaller than the default disk size 30GB"),),
+    ),
+    Condition(
+        "AP-BOOTDISK",
+        "both-sizes",
+        "bootDisk.sizeGb and a task's computeResource.bootDiskMib: Batch honours only sizeGb",
+        "warning",
+        PROTO,
+        (
+            proto(
+                "job.proto AllocationPolicy.Disk.size_gb",
+                "If both this field and the `boot_disk_mib` field in task spec's `compute_resource` are "
+                "defined, Batch will only honor this field.",
             ),
         ),
     ),

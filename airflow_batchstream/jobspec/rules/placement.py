@@ -1,5 +1,5 @@
 """Where and how the job runs: logs, allowed locations, the allocation policy (instances,
-templates, boot disk, network tags) and notifications (LOGS-*, LOC-*, AP-*, N-*).
+templates, boot disk and image, network tags) and notifications (LOGS-*, LOC-*, AP-*, N-*).
 
 Conditions: :mod:`airflow_batchstream.jobspec.catalog.placement`.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from airflow_batchstream.jobspec.forms import COMPUTE_URL_PREFIX
 from airflow_batchstream.jobspec.images import region_of_allowed_location
 from airflow_batchstream.jobspec.problems import Problem
 from airflow_batchstream.jobspec.rules._walk import (
@@ -16,12 +17,20 @@ from airflow_batchstream.jobspec.rules._walk import (
     allowed_locations,
     allowed_regions,
     as_dict,
+    as_int,
     as_list,
     at_level,
     enum_name,
     found,
     instances_of,
     short,
+)
+from airflow_batchstream.jobspec.vm_forms import (
+    BATCH_IMAGES,
+    IMAGE_PATH_RE,
+    RETIRED_BATCH_IMAGES,
+    boot_disk_image_reason,
+    boot_disk_type_reason,
 )
 
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
@@ -181,15 +190,77 @@ def check_instance_template(context: Context) -> Iterator[Problem]:
         )
 
 
+_BOOT_DISK = "allocationPolicy.instances[0].policy.bootDisk"
+#: The smallest boot disk Batch's own images take, in GB.
+BATCH_IMAGE_DISK_GB = 30
+
+
 def check_boot_disk(context: Context) -> Iterator[Problem]:
-    snapshot = as_dict(context.instance_policy.get("bootDisk")).get("snapshot")
+    disk = as_dict(context.instance_policy.get("bootDisk"))
+    snapshot, image = disk.get("snapshot"), disk.get("image")
     if snapshot:
         yield found(
             "AP-BOOTDISK",
             "snapshot",
-            "allocationPolicy.instances[0].policy.bootDisk.snapshot",
+            f"{_BOOT_DISK}.snapshot",
             f"boot disk from snapshot {short(snapshot)}; Batch boots only from images",
             "set bootDisk.image (e.g. batch-debian or projects/P/global/images/I) instead of snapshot",
+        )
+    if isinstance(image, str) and image:
+        yield from _boot_image_problems(image)
+    kind = disk.get("type")
+    if isinstance(kind, str) and kind and boot_disk_type_reason(kind):
+        yield found(
+            "AP-BOOTDISK",
+            "type",
+            f"{_BOOT_DISK}.type",
+            f"boot disk type {short(kind)} is not one Batch names for boot disks",
+            "use pd-balanced (the default), pd-ssd, pd-standard, pd-extreme, or a hyperdisk-* type",
+        )
+    size = as_int(disk.get("sizeGb"))
+    batch_image = not image or image in BATCH_IMAGES or _image_name(image).startswith("batch-")
+    if size is not None and 0 < size < BATCH_IMAGE_DISK_GB and batch_image:
+        yield found(
+            "AP-BOOTDISK",
+            "small",
+            f"{_BOOT_DISK}.sizeGb",
+            f"a {size} GB boot disk is smaller than Batch's images ({BATCH_IMAGE_DISK_GB} GB)",
+            f"use at least {BATCH_IMAGE_DISK_GB} GB, or remove sizeGb for Batch's sizing",
+        )
+    if size:
+        for path, spec, _ in context.task_specs:
+            if as_int(as_dict(spec.get("computeResource")).get("bootDiskMib")):
+                yield found(
+                    "AP-BOOTDISK",
+                    "both-sizes",
+                    f"{path}.computeResource.bootDiskMib",
+                    "bootDiskMib is ignored: bootDisk.sizeGb is set, and Batch honours only that",
+                    "remove bootDiskMib, and count its space in bootDisk.sizeGb",
+                )
+
+
+def _image_name(image: str) -> str:
+    return image.rsplit("/", 1)[-1]
+
+
+def _boot_image_problems(image: str) -> Iterator[Problem]:
+    path = f"{_BOOT_DISK}.image"
+    if boot_disk_image_reason(image) and not IMAGE_PATH_RE.match(image.removeprefix(COMPUTE_URL_PREFIX)):
+        yield found(
+            "AP-BOOTDISK",
+            "image",
+            path,
+            f"boot disk image {short(image)} is neither a Batch image (batch-debian, batch-cos, "
+            "batch-hpc-rocky) nor projects/PROJECT/global/images/[family/]IMAGE",
+            "write e.g. batch-cos, or projects/my-project/global/images/family/my-gpu-image",
+        )
+    elif image in RETIRED_BATCH_IMAGES or _image_name(image).startswith("batch-debian-11-official"):
+        yield found(
+            "AP-BOOTDISK",
+            "retired",
+            path,
+            f"boot disk image {short(image)} is a retired Batch image",
+            "use batch-debian, batch-cos or batch-hpc-rocky (or a current image version)",
         )
 
 
