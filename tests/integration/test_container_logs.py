@@ -194,6 +194,7 @@ def test_the_sensor_forwards_the_lines_once_in_every_mode(gcp_env, emulator, bat
     assert str(failure.value).endswith("[task 1 stderr] ValueError: bad row 7")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("others", "minute"), [(0, 60.0), (50, 10.0)], ids=["alone", "others-read-the-project-too"]
 )

@@ -28,6 +28,10 @@ import pytest
 from tests.fixtures.emulator import make_job
 from tests.integration.registry_tools import OAuthTokenEndpoint, ec_key, self_signed_cert
 
+#: A real Airflow or a credential refresh in a subprocess, waited for: scripts/test --fast leaves it out.
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "cred-project"
 PARENT = f"projects/{PROJECT}/locations/us-central1"

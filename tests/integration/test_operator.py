@@ -151,6 +151,7 @@ def test_never_ending_job_times_out_and_is_cancelled(gcp_env, emulator, mode):
     assert state in ("CANCELLATION_IN_PROGRESS", "CANCELLED")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_transient_faults_at_30_percent_change_nothing(gcp_env, emulator, mode):
     emulator.set_faults(

@@ -12,6 +12,9 @@ import pytest
 
 from tests.fixtures.airflow import run_dag_file
 
+#: A real Airflow or a credential refresh in a subprocess, waited for: scripts/test --fast leaves it out.
+pytestmark = pytest.mark.slow
+
 DAG_FILE = """
 from __future__ import annotations
 

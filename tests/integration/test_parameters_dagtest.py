@@ -13,6 +13,9 @@ import pytest
 
 from tests.fixtures.airflow import run_dag_file
 
+#: A real Airflow or a credential refresh in a subprocess, waited for: scripts/test --fast leaves it out.
+pytestmark = pytest.mark.slow
+
 DAG_FILE = """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from airflow.sdk import DAG
 
 from airflow_batchstream.operators import BatchStreamJobOperator
 from airflow_batchstream.sensors import BatchStreamJobSensor
+
 
 IMAGE = "us-central1-docker.pkg.dev/test-project/repo/app:1.0"
 
