@@ -475,15 +475,20 @@ class BatchStreamJobOperator(BatchStreamHookMixin, BaseOperator):
         Airflow records a task's rendered fields once, before ``execute`` (and again when a deferred
         task resumes), when no job exists yet; so they are sent again here, through the same task-runner
         channel, and the job is visible while it runs. Outside a task runner (the operator called
-        directly) the value is only kept on the operator.
+        directly) the value is only kept on the operator. Best effort: Rendered Templates is a view,
+        and a try never fails over it (the channel and its serializer are the task runner's own).
         """
         from airflow.sdk.execution_time import task_runner
         from airflow.sdk.execution_time.comms import SetRenderedFields
 
         self.submitted_job = dict(job)
         comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-        if comms is not None:
+        if comms is None:
+            return
+        try:
             comms.send(SetRenderedFields(rendered_fields=task_runner._serialize_rendered_fields(self)))
+        except Exception as exc:
+            self.log.warning("The submitted job could not be shown in Rendered Templates: %s", exc)
 
     def deadline_for(self, job: Job) -> float | None:
         """Absolute epoch seconds: ``timeout`` after the job's creation (or now)."""

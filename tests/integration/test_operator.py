@@ -385,6 +385,30 @@ def test_submitted_job_is_exactly_what_create_job_received(gcp_env, emulator, mo
     assert submitted["labels"]["team"] == "etl" and submitted["labels"]["managed-by"] == "airflow-batchstream"
 
 
+class RefusingComms:
+    """A task runner channel to the supervisor that is gone: every message raises."""
+
+    def send(self, message):
+        raise ConnectionResetError(f"supervisor gone ({type(message).__name__})")
+
+
+def test_rendered_templates_that_cannot_be_sent_do_not_fail_the_try(gcp_env, emulator, monkeypatch):
+    import structlog
+    from airflow.sdk.execution_time import task_runner
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", RefusingComms(), raising=False)
+    op = operator()
+    # Airflow's loggers are structlog's.
+    with structlog.testing.capture_logs(processors=[structlog.stdlib.PositionalArgumentsFormatter()]) as logs:
+        summary = run(op, make_context(), "sync")
+    assert summary["state"] == "SUCCEEDED"
+    assert op.submitted_job["labels"] == dict(emulator.jobs()[0].labels)
+    warned = [e["event"] for e in logs if "Rendered Templates" in str(e["event"])]
+    assert warned == [
+        "The submitted job could not be shown in Rendered Templates: supervisor gone (SetRenderedFields)"
+    ]
+
+
 def test_a_resumed_task_shows_the_job_its_deferral_submitted(gcp_env, emulator):
     """Airflow re-creates the operator to resume it: the job comes back through the deferral's kwargs."""
     from airflow.sdk.exceptions import TaskDeferred
