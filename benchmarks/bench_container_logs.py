@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,20 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_batchstream.commands.emulator import ready_address  # noqa: E402
+from emulator_process import start_emulator  # noqa: E402
 
 PARENT = "projects/bench-project/locations/us-central1"
-
-
-def start_emulator(scenario_file: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "airflow_batchstream.cli", "emulator", "--port", "0", "--quiet"]
-    command += ["--speed", "1", "--scenario", str(scenario_file), "--logging-read-quota", "60"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    address = ready_address(process.stdout.readline())
-    if address is None:
-        process.kill()
-        raise SystemExit("the emulator did not start")
-    return process, address
 
 
 def scenario(lines: int, running: float) -> str:
@@ -170,7 +158,9 @@ def main() -> None:
         scenario_file = Path(scratch) / "scenario.yaml"
         scenario_file.write_text(scenario(args.lines, args.running))
         os.environ.setdefault("AIRFLOW_HOME", str(Path(scratch) / "airflow-home"))
-        process, address = start_emulator(scenario_file)
+        process, address = start_emulator(
+            "--speed", "1", "--scenario", str(scenario_file), "--logging-read-quota", "60"
+        )
         os.environ["BATCHSTREAM_EMULATOR_HOST"] = address
         try:
             for setting in ("off", "all"):

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,23 +36,12 @@ from google.cloud import batch_v1
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_batchstream.commands.emulator import ready_address  # noqa: E402
+from emulator_process import start_emulator  # noqa: E402
+
 from airflow_batchstream.emulator.client import async_client, sync_client  # noqa: E402
 
 PARENT = "projects/bench-project/locations/us-central1"
 SCENARIO = "rules:\n  - stay_running: true\n"
-
-
-def start_emulator(scenario_file: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "airflow_batchstream.cli", "emulator", "--port", "0", "--quiet"]
-    command += ["--speed", "100", "--scenario", str(scenario_file)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    address = ready_address(line)
-    if address is None:
-        process.kill()
-        raise SystemExit(f"emulator did not start: {line!r}")
-    return process, address
 
 
 def cpu_seconds(pid: int) -> float:
@@ -175,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         scenario = Path(tmp) / "scenario.yaml"
         scenario.write_text(SCENARIO)
-        process, address = start_emulator(scenario)
+        process, address = start_emulator("--speed", "100", "--scenario", str(scenario))
         try:
             started = time.monotonic()
             names = create_jobs(address, args.jobs)

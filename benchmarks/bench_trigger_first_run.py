@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_batchstream.commands.emulator import ready_address  # noqa: E402
+from emulator_process import start_emulator  # noqa: E402
 
 #: Run in the measured interpreter: what a triggerer has loaded, then a ticker and one trigger.
 CHILD = r"""
@@ -70,17 +70,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 PARENT = "projects/bench-project/locations/us-central1"
-
-
-def start_emulator() -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "airflow_batchstream.cli", "emulator", "--port", "0", "--quiet"]
-    command += ["--speed", "50"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    address = ready_address(process.stdout.readline())
-    if address is None:
-        process.kill()
-        raise SystemExit("the emulator did not start")
-    return process, address
 
 
 def create_job(address: str, job_id: str) -> str:
@@ -133,7 +122,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per source")
     args = parser.parse_args()
 
-    process, address = start_emulator()
+    process, address = start_emulator("--speed", "50")
     results: dict[str, list[dict]] = {}
     try:
         with tempfile.TemporaryDirectory() as scratch:
