@@ -83,11 +83,16 @@ class Progress:
     def __init__(self) -> None:
         self._seen: Any = _NOTHING_SEEN
 
-    def update(self, job: Job | None) -> str | None:
-        """The line to log for this GetJob result, or None when nothing changed since the last."""
+    def update(self, job: Job | None, seen: Any = None) -> str | None:
+        """The line to log for this GetJob result, or None when nothing changed since the last.
+
+        :param seen: the job's :func:`fingerprint`, when the caller has it already (the waiter
+            needs it for its backoff too, and it is computed on every poll).
+        """
         if job is None:
             return None
-        seen = fingerprint(job)
+        if seen is None:
+            seen = fingerprint(job)
         if seen == self._seen:
             return None
         self._seen = seen
@@ -129,12 +134,13 @@ class Waiter:
 
     def step(self, job: Job | None, now: float | None = None) -> Step:
         outcome = outcome_of(job)
-        news = self.progress.update(job)
+        seen = fingerprint(job)
+        news = self.progress.update(job, seen)
         if outcome.is_terminal:
             return Step("finish", outcome, progress=news)
         if self.backoff.expired(now):
             return Step("timeout", outcome, progress=news)
-        self.backoff.observe(fingerprint(job), now)
+        self.backoff.observe(seen, now)
         return Step("sleep", outcome, self.backoff.next_delay(now), progress=news)
 
     def step_failed(self, error: BaseException, now: float | None = None) -> Step:
